@@ -1,0 +1,23 @@
+"""The Celery app. Tasks are tenant-aware: a task sent from inside a tenant's schema carries the
+schema name in its headers and runs in that schema (tenant-schemas-celery); tasks sent from the
+public schema run there and fan out per tenant explicitly.
+
+The beat schedule is defined here and nowhere else.
+"""
+
+import os
+
+from tenant_schemas_celery.app import CeleryApp
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
+
+app = CeleryApp("analytics")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+app.conf.beat_schedule = {
+    "api-keys-flush-last-used": {
+        "task": "apps.tenancy.tasks.api_keys_flush_last_used",
+        "schedule": 60.0,
+    },
+}

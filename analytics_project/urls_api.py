@@ -1,0 +1,7 @@
+"""The tenant REST API under /api/v1/ (secret or write key; routed by key)."""
+
+from django.urls import include, path
+
+urlpatterns = [
+    path("", include("apps.tenancy.api.urls")),
+]

@@ -1,0 +1,14 @@
+"""A tenant's URLs: the API (reached by key) and the admin console at <slug>.<BASE_DOMAIN>."""
+
+from django.urls import include, path
+
+from apps.core.admin_sites import tenant_admin_site
+
+handler404 = "apps.core.errors.handler404"
+handler500 = "apps.core.errors.handler500"
+
+urlpatterns = [
+    path("api/v1/", include("analytics_project.urls_api")),
+    path("admin/", tenant_admin_site.urls),
+    path("", include("apps.core.urls")),
+]

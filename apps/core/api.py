@@ -1,0 +1,94 @@
+"""Base API classes. A view declares who may call it by its base class; lookups and tenant scoping
+happen before the view runs (the routing middleware has already entered the key's schema)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from django.conf import settings
+from rest_framework import authentication, exceptions, permissions, serializers
+from rest_framework.request import Request
+from rest_framework.views import APIView
+
+
+class ApiKeyPrincipal:
+    """The caller of a tenant endpoint: an API key (not a Django user)."""
+
+    is_authenticated = True
+
+    def __init__(self, api_key: Any) -> None:
+        self.api_key = api_key
+        self.tenant = api_key.tenant
+
+
+class ApiKeyAuthentication(authentication.BaseAuthentication):
+    """Reads the key the routing middleware already verified; never looks one up itself."""
+
+    def authenticate(self, request: Request) -> tuple[ApiKeyPrincipal, Any] | None:
+        api_key = getattr(request._request, "api_key", None)
+        if api_key is None:
+            return None
+        return ApiKeyPrincipal(api_key), api_key
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="api"'
+
+
+class HasSecretKey(permissions.BasePermission):
+    message = "A secret key is required."
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return bool(request.auth is not None and request.auth.kind == "secret")
+
+
+class HasAnyKey(permissions.BasePermission):
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        return request.auth is not None
+
+
+class PlatformPrincipal:
+    is_authenticated = True
+
+
+class PlatformTokenAuthentication(authentication.BaseAuthentication):
+    """`Authorization: Bearer $PLATFORM_API_TOKEN`, compared in constant time."""
+
+    def authenticate(self, request: Request) -> tuple[PlatformPrincipal, str] | None:
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != "bearer" or not token:
+            return None
+        if not hmac.compare_digest(token.strip().encode(), settings.PLATFORM_API_TOKEN.encode()):
+            raise exceptions.AuthenticationFailed("The platform token is not valid.")
+        return PlatformPrincipal(), token
+
+    def authenticate_header(self, request: Request) -> str:
+        return 'Bearer realm="platform"'
+
+
+class BaseApi(APIView):
+    def validate(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
+        serializer = serializer_class(data=data)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+
+class TenantApi(BaseApi):
+    """The tenant API: a secret key; the request runs in the key's tenant schema."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasSecretKey]
+
+
+class IngestionApi(BaseApi):
+    """Ingestion: a write or a secret key."""
+
+    authentication_classes = [ApiKeyAuthentication]
+    permission_classes = [HasAnyKey]
+
+
+class PlatformApi(BaseApi):
+    """The platform API (public schema), for the operators of the service."""
+
+    authentication_classes = [PlatformTokenAuthentication]
+    permission_classes = [permissions.IsAuthenticated]

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from apps.tenancy.api import views
+
+urlpatterns = [
+    path("tenants", views.PlatformTenantListApi.as_view(), name="platform-tenants"),
+    path("tenants/<slug:slug>", views.PlatformTenantDetailApi.as_view(), name="platform-tenant"),
+    path("tenants/<slug:slug>/keys", views.PlatformTenantKeysApi.as_view(), name="platform-tenant-keys"),
+    path("keys/<str:prefix>/revoke", views.PlatformKeyRevokeApi.as_view(), name="platform-key-revoke"),
+]

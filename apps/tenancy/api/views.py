@@ -1,0 +1,84 @@
+"""The platform API (public schema, platform token) and the tenant's own endpoint (secret key)."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import PlatformApi, TenantApi
+from apps.core.pagination import paginate
+from apps.tenancy import selectors, services
+from apps.tenancy.api.serializers import (
+    ApiKeyOutput,
+    IssuedKeyOutput,
+    TenantCreatedOutput,
+    TenantOutput,
+    TenantSelfOutput,
+    issued_key_data,
+    tenant_created_data,
+)
+from apps.tenancy.models import SLUG_PATTERN, ApiKey
+
+
+class TenantCreateInput(serializers.Serializer):
+    slug = serializers.RegexField(SLUG_PATTERN, max_length=40)
+    name = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")
+    timezone = serializers.CharField(max_length=64, required=False, default="UTC")
+    retention_days = serializers.IntegerField(min_value=1, max_value=36500, required=False, default=365)
+    monthly_event_quota = serializers.IntegerField(min_value=0, required=False, default=10_000_000)
+
+
+class KeyCreateInput(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=ApiKey.Kind.values)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+
+
+@extend_schema(tags=["platform"])
+class PlatformTenantListApi(PlatformApi):
+    @extend_schema(responses=TenantOutput(many=True), summary="List tenants")
+    def get(self, request: Request) -> Response:
+        tenants = selectors.tenant_list().prefetch_related("domains")
+        return paginate(self, tenants, TenantOutput, ordering="slug")
+
+    @extend_schema(request=TenantCreateInput, responses={201: TenantCreatedOutput}, summary="Create a tenant")
+    def post(self, request: Request) -> Response:
+        created = services.tenant_create(**self.validate(TenantCreateInput, request.data))
+        return Response(tenant_created_data(created), status=201)
+
+
+@extend_schema(tags=["platform"])
+class PlatformTenantDetailApi(PlatformApi):
+    @extend_schema(responses=TenantOutput, summary="Get a tenant")
+    def get(self, request: Request, slug: str) -> Response:
+        return Response(TenantOutput(selectors.tenant_get(slug=slug)).data)
+
+
+@extend_schema(tags=["platform"])
+class PlatformTenantKeysApi(PlatformApi):
+    @extend_schema(responses=ApiKeyOutput(many=True), summary="List a tenant's API keys")
+    def get(self, request: Request, slug: str) -> Response:
+        tenant = selectors.tenant_get(slug=slug)
+        return paginate(self, selectors.api_key_list(tenant=tenant).select_related("tenant"), ApiKeyOutput,
+                        ordering="-id")
+
+    @extend_schema(request=KeyCreateInput, responses={201: IssuedKeyOutput}, summary="Issue an API key")
+    def post(self, request: Request, slug: str) -> Response:
+        tenant = selectors.tenant_get(slug=slug)
+        issued = services.api_key_create(tenant=tenant, **self.validate(KeyCreateInput, request.data))
+        return Response(issued_key_data(issued), status=201)
+
+
+@extend_schema(tags=["platform"])
+class PlatformKeyRevokeApi(PlatformApi):
+    @extend_schema(request=None, responses=ApiKeyOutput, summary="Revoke an API key")
+    def post(self, request: Request, prefix: str) -> Response:
+        return Response(ApiKeyOutput(services.api_key_revoke(prefix=prefix)).data)
+
+
+@extend_schema(tags=["tenant"])
+class TenantSelfApi(TenantApi):
+    @extend_schema(responses=TenantSelfOutput, summary="The calling key's tenant")
+    def get(self, request: Request) -> Response:
+        return Response(TenantSelfOutput(request.user.tenant).data)

@@ -1,0 +1,111 @@
+"""Tenant routing (DESIGN §3). It fails closed.
+
+- API and ingestion paths: the tenant comes from the API key only (Bearer token, or the HTTP Basic
+  username as Segment's libraries send it). No key, an unknown or a revoked key: 401. A write key
+  outside the ingestion paths: 403. The host name plays no part, so a key can never reach another
+  tenant's schema.
+- `<slug>.<BASE_DOMAIN>`: that tenant's admin console; an unknown slug is a 404, never the public site.
+- Anything else: the public schema (platform API, public admin, health, docs).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Callable
+
+from django.conf import settings
+from django.db import connection
+from django.http import HttpRequest, HttpResponse
+from django.urls import set_urlconf
+
+from apps.core.errors import error_response
+from apps.tenancy.models import ApiKey, Domain
+from apps.tenancy.selectors import api_key_resolve
+from apps.tenancy.services import api_key_mark_used
+
+# Paths whose tenant is named by an API key. The schema/docs pages under /api/ are public.
+API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/")
+# Of those, the ones a write key may use (ingestion).
+INGESTION_PATH_PREFIXES: tuple[str, ...] = ("/v1/", "/api/v1/events/track", "/api/v1/events/batch")
+
+TENANT_API_URLCONF = "analytics_project.urls_tenant"
+TENANT_CONSOLE_URLCONF = "analytics_project.urls_tenant"
+
+
+def credentials_from_request(request: HttpRequest) -> str | None:
+    """The raw API key from `Authorization: Bearer <key>` or `Basic base64(<key>:)`."""
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    scheme = scheme.lower()
+    if scheme == "bearer":
+        return value.strip() or None
+    if scheme == "basic":
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        return decoded.partition(":")[0] or None
+    return None
+
+
+def is_ingestion_path(path: str) -> bool:
+    return path.startswith(INGESTION_PATH_PREFIXES)
+
+
+class TenantRoutingMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+        self.tenant_host_suffix = "." + settings.BASE_DOMAIN
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        # Every request starts from the public schema; a pooled connection keeps no tenant.
+        connection.set_schema_to_public()
+        request.tenant = None
+        request.api_key = None
+        path = request.path_info
+        if path.startswith(API_KEY_PATH_PREFIXES):
+            refusal = self._route_by_key(request, path)
+        else:
+            refusal = self._route_by_host(request)
+        if refusal is not None:
+            return refusal
+        try:
+            return self.get_response(request)
+        finally:
+            connection.set_schema_to_public()
+
+    def _route_by_key(self, request: HttpRequest, path: str) -> HttpResponse | None:
+        raw_key = credentials_from_request(request)
+        if raw_key is None:
+            return error_response(401, "unauthenticated", "An API key is required (Authorization: Bearer <key>).",
+                                  headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        api_key = api_key_resolve(raw_key=raw_key)
+        if api_key is None:
+            return error_response(401, "unauthenticated", "The API key is unknown or revoked.",
+                                  headers={"WWW-Authenticate": 'Bearer realm="api"'})
+        if api_key.kind == ApiKey.Kind.WRITE and not is_ingestion_path(path):
+            return error_response(403, "forbidden", "A write key may only send events; use a secret key.")
+        api_key_mark_used(api_key=api_key)
+        request.api_key = api_key
+        self._enter(request, api_key.tenant, TENANT_API_URLCONF)
+        return None
+
+    def _route_by_host(self, request: HttpRequest) -> HttpResponse | None:
+        host = request.get_host().rsplit(":", 1)[0].lower()
+        if not host.endswith(self.tenant_host_suffix):
+            set_urlconf(settings.PUBLIC_SCHEMA_URLCONF)
+            request.urlconf = settings.PUBLIC_SCHEMA_URLCONF
+            return None
+        domain = Domain.objects.select_related("tenant").filter(domain=host).first()
+        if domain is None:
+            return error_response(404, "tenant_not_found", "No tenant at this address.")
+        self._enter(request, domain.tenant, TENANT_CONSOLE_URLCONF)
+        return None
+
+    @staticmethod
+    def _enter(request: HttpRequest, tenant, urlconf: str) -> None:  # noqa: ANN001
+        request.tenant = tenant
+        connection.set_tenant(tenant)
+        request.urlconf = urlconf
+        set_urlconf(urlconf)

@@ -1,0 +1,90 @@
+"""Tenants, their domains and API keys: the public schema's tables."""
+
+from __future__ import annotations
+
+import zoneinfo
+
+from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
+from django.db import models
+from django_tenants.models import DomainMixin, TenantMixin
+
+SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
+RESERVED_SLUGS = frozenset(
+    {"www", "api", "admin", "app", "public", "platform", "static", "media", "mail", "docs", "status",
+     "template", "tenant-template", "pg-catalog", "information-schema"}
+)
+
+
+def validate_timezone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"{value!r} is not an IANA time zone name (for example Europe/Paris).")
+
+
+def validate_slug(value: str) -> None:
+    if value in RESERVED_SLUGS:
+        raise ValidationError(f"{value!r} is reserved.")
+
+
+class Tenant(TenantMixin):
+    slug = models.CharField(
+        max_length=40,
+        unique=True,
+        validators=[RegexValidator(SLUG_PATTERN, "3-40 characters: lowercase letters, digits and hyphens, "
+                                                 "starting with a letter."), validate_slug],
+    )
+    name = models.CharField(max_length=200)
+    timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
+    retention_days = models.PositiveIntegerField(default=365)
+    monthly_event_quota = models.PositiveBigIntegerField(default=10_000_000)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    # Schemas are created by `tenant_create` (cloned from the template schema) and never dropped
+    # implicitly: deleting a tenant's data is an explicit, separate operation.
+    auto_create_schema = True
+    auto_drop_schema = False
+
+    class Meta:
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @staticmethod
+    def schema_name_for(slug: str) -> str:
+        return "t_" + slug.replace("-", "_")
+
+
+class Domain(DomainMixin):
+    class Meta:
+        ordering = ["domain"]
+
+    def __str__(self) -> str:
+        return self.domain
+
+
+class ApiKey(models.Model):
+    class Kind(models.TextChoices):
+        WRITE = "write", "Write (ingestion only)"
+        SECRET = "secret", "Secret (full tenant API)"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    name = models.CharField(max_length=100, blank=True)
+    # The first characters of the key, kept in clear to find the row; the rest is only hashed.
+    prefix = models.CharField(max_length=16, unique=True, editable=False)
+    key_hash = models.CharField(max_length=64, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
+    revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… ({self.kind}, {self.tenant_id})"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

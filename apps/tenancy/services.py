@@ -1,0 +1,155 @@
+"""Writes: tenant provisioning and API key issue, revocation and use tracking."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import string
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+
+from django.conf import settings
+from redis.exceptions import ResponseError
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone as dj_timezone
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.redis import get_redis
+from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
+from apps.tenancy.models import ApiKey, Domain, Tenant
+from apps.tenancy.selectors import PREFIX_LENGTH, api_key_hash
+
+logger = logging.getLogger(__name__)
+
+_ALPHABET = string.ascii_letters + string.digits
+_KIND_PREFIX = {ApiKey.Kind.WRITE: "wk_", ApiKey.Kind.SECRET: "sk_"}
+LAST_USED_REDIS_KEY = "apikeys:last_used"
+
+
+@dataclass(frozen=True)
+class IssuedKey:
+    """A freshly issued key: `raw` exists only here, once; the database keeps its hash."""
+
+    api_key: ApiKey
+    raw: str
+
+
+@dataclass(frozen=True)
+class TenantCreated:
+    tenant: Tenant
+    domain: Domain
+    write_key: IssuedKey
+    secret_key: IssuedKey
+
+
+def tenant_create(
+    *,
+    slug: str,
+    name: str = "",
+    timezone: str = "UTC",
+    retention_days: int = 365,
+    monthly_event_quota: int = 10_000_000,
+) -> TenantCreated:
+    """Create a tenant: its row, its schema (cloned from the template schema), its console domain
+    `<slug>.<BASE_DOMAIN>`, and one write and one secret key. All or nothing."""
+    tenant = Tenant(
+        slug=slug,
+        name=name or slug,
+        schema_name=Tenant.schema_name_for(slug),
+        timezone=timezone,
+        retention_days=retention_days,
+        monthly_event_quota=monthly_event_quota,
+    )
+    try:
+        tenant.full_clean(exclude=["schema_name"], validate_unique=False)
+    except ValidationError as exc:
+        raise ValidationFailed("The tenant is not valid.", details=exc.message_dict) from None
+    if Tenant.objects.filter(slug=slug).exists():
+        raise TenantAlreadyExists(f"A tenant {slug!r} already exists.")
+
+    try:
+        with transaction.atomic(durable=True):
+            tenant.save(verbosity=0)
+            domain = Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
+            write_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.WRITE, name="default write key")
+            secret_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.SECRET, name="default secret key")
+    except IntegrityError:
+        # Two concurrent creations of the same slug: the unique constraint decides.
+        raise TenantAlreadyExists(f"A tenant {slug!r} already exists.") from None
+    logger.info("tenant created", extra={"tenant": slug})
+    return TenantCreated(tenant=tenant, domain=domain, write_key=write_key, secret_key=secret_key)
+
+
+def tenant_domain(slug: str) -> str:
+    return f"{slug}.{settings.BASE_DOMAIN}"
+
+
+def api_key_create(*, tenant: Tenant, kind: str, name: str = "") -> IssuedKey:
+    """Issue a key of `kind` for `tenant`. The raw key is returned once and never stored."""
+    if kind not in ApiKey.Kind.values:
+        raise ValidationFailed(f"kind must be one of {', '.join(ApiKey.Kind.values)}.", details={"kind": kind})
+    for _ in range(5):
+        raw = _KIND_PREFIX[ApiKey.Kind(kind)] + "".join(secrets.choice(_ALPHABET) for _ in range(40))
+        try:
+            with transaction.atomic():
+                key = ApiKey.objects.create(
+                    tenant=tenant, kind=kind, name=name[:100], prefix=raw[:PREFIX_LENGTH], key_hash=api_key_hash(raw)
+                )
+        except IntegrityError:
+            continue  # a prefix collision (one in 2e14): draw again
+        return IssuedKey(api_key=key, raw=raw)
+    raise RuntimeError("could not draw a unique API key prefix")
+
+
+def api_key_revoke(*, prefix: str) -> ApiKey:
+    """Revoke the key with `prefix`. Revoking twice keeps the first revocation time."""
+    # Conditional update: concurrent revocations agree on one revoked_at.
+    ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
+    key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    if key is None:
+        raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")
+    return key
+
+
+# --- last_used_at without a database write per request ------------------------------------------
+
+_last_reported: dict[str, float] = {}
+
+
+def api_key_mark_used(*, api_key: ApiKey) -> None:
+    """Note that `api_key` was used. At most once per key and resolution period per process, the
+    time goes to a Redis hash; `api_keys_flush_last_used` (beat) copies the hash to the database.
+    Redis being down never fails the request."""
+    now = time.monotonic()
+    if now - _last_reported.get(api_key.prefix, -1e9) < settings.API_KEY_LAST_USED_RESOLUTION_SECONDS:
+        return
+    _last_reported[api_key.prefix] = now
+    try:
+        get_redis().hset(LAST_USED_REDIS_KEY, api_key.prefix, datetime.now(timezone.utc).isoformat())
+    except Exception:  # noqa: BLE001 - Redis is optional on request paths
+        logger.warning("could not record API key use in Redis", exc_info=True)
+
+
+def api_keys_flush_last_used() -> int:
+    """Copy the recorded use times from Redis to `ApiKey.last_used_at`. Returns the rows updated.
+    Safe to run twice or concurrently: an older time never overwrites a newer one."""
+    redis = get_redis()
+    pending_key = f"{LAST_USED_REDIS_KEY}:flushing"
+    # RENAMENX is atomic: uses recorded from now on go to a fresh hash, and a batch left over by an
+    # interrupted flush is finished first instead of being overwritten.
+    try:
+        redis.renamenx(LAST_USED_REDIS_KEY, pending_key)
+    except ResponseError:
+        pass  # nothing recorded since the last flush (or a concurrent flush took it)
+    entries = redis.hgetall(pending_key)
+    updated = 0
+    for raw_prefix, raw_time in entries.items():
+        used_at = datetime.fromisoformat(raw_time.decode())
+        updated += ApiKey.objects.filter(prefix=raw_prefix.decode()).filter(
+            Q(last_used_at__isnull=True) | Q(last_used_at__lt=used_at)
+        ).update(last_used_at=used_at)
+    redis.delete(pending_key)
+    return updated
