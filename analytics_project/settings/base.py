@@ -46,13 +46,15 @@ PUBLIC_URL = env.url("PUBLIC_URL", default=f"http://{BASE_DOMAIN}:{env.int('PORT
 SHARED_APPS = [
     # First: its management commands (migrate, create_tenant, ...) take precedence over django-tenants'.
     "apps.tenancy",
-    "django_tenants",
     "apps.core",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.admin",
+    # After the admin: its admin template overrides assume the default admin site, and the project
+    # has two sites of its own (apps.core.admin_sites).
+    "django_tenants",
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",

@@ -71,7 +71,8 @@ def tenant_create(
         raise TenantAlreadyExists(f"A tenant {slug!r} already exists.")
 
     try:
-        with transaction.atomic(durable=True):
+        # Not durable: the admin's add view wraps this service in its own transaction.
+        with transaction.atomic():
             tenant.save(verbosity=0)
             domain = Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
             write_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.WRITE, name="default write key")
