@@ -74,6 +74,8 @@ TENANT_DOMAIN_MODEL = "tenancy.Domain"
 # New tenants are cloned from this fully migrated schema instead of replaying every migration.
 TENANT_BASE_SCHEMA = "tenant_template"
 TENANT_CREATION_FAKES_MIGRATIONS = True
+# Issue SET search_path only when the schema changes, not before every cursor.
+TENANT_LIMIT_SET_CALLS = True
 PUBLIC_SCHEMA_URLCONF = "analytics_project.urls_public"
 ROOT_URLCONF = "analytics_project.urls_tenant"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)

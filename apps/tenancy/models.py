@@ -50,6 +50,17 @@ class Tenant(TenantMixin):
     def __str__(self) -> str:
         return self.slug
 
+    def create_schema(self, check_if_exists: bool = False, sync_schema: bool = True, verbosity: int = 1) -> bool:
+        """Called by django-tenants' save(): copy the template schema (see provisioning.py)."""
+        from django_tenants.utils import schema_exists
+
+        from apps.tenancy.provisioning import schema_provision
+
+        if check_if_exists and schema_exists(self.schema_name):
+            return False
+        schema_provision(self.schema_name)
+        return True
+
     @staticmethod
     def schema_name_for(slug: str) -> str:
         return "t_" + slug.replace("-", "_")
