@@ -45,6 +45,8 @@ def log(message: str) -> None:
 def free_port(preferred: int) -> int:
     for port in [preferred, 0]:
         with socket.socket() as sock:
+            # As a server would bind it: a port in TIME_WAIT after a restart is still free.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind(("127.0.0.1", port))
             except OSError:
@@ -266,7 +268,9 @@ def run(port: int) -> int:
     def stop(*_: object) -> None:
         raise KeyboardInterrupt
 
+    # Both explicitly: a shell starting this in the background leaves SIGINT ignored.
     signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
     try:
         manage(stack, "migrate", "--noinput")
         demo = json.loads(manage(stack, "ensure_demo_tenant", "--json", capture=True))

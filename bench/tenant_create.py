@@ -98,13 +98,13 @@ def main() -> None:
     with_many = [timed_create() for _ in range(args.samples)]
     existing = Tenant.objects.count()
 
-    print(f"tenant_create (clone of the template schema), {args.samples} samples each")
+    print(f"tenant_create (copy of the template schema), {args.samples} samples each")
     print(f"  with 1 tenant present:        median {median_ms(with_one)}")
     print(f"  with {args.fill} tenants present:    median {median_ms(with_many)}")
     print(f"  filling up to {args.fill} tenants took {fill_seconds:.1f} s")
     print(f"baseline: replaying the tenant migrations into a new schema, {len(replay)} samples")
     print(f"  median {median_ms(replay)}")
-    print(f"speed-up of cloning over replaying: {statistics.median(replay) / statistics.median(with_one):.1f}x")
+    print(f"speed-up of copying over replaying: {statistics.median(replay) / statistics.median(with_one):.1f}x")
     print(f"(tenants at the end: {existing})")
 
 
