@@ -353,7 +353,10 @@ def wait_for_http(url: str, timeout: float) -> None:
 def test(pytest_args: list[str]) -> int:
     stack = up()
     try:
-        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=stack.env()).returncode
+        # Importing this package set DJANGO_SETTINGS_MODULE (analytics_project/celery.py); the suite
+        # must run on the test settings whatever the environment says.
+        env = {**stack.env(), "DJANGO_SETTINGS_MODULE": "analytics_project.settings.test"}
+        return subprocess.run([PYTHON, "-m", "pytest", *pytest_args], cwd=ROOT, env=env).returncode
     finally:
         stack.down()
 
