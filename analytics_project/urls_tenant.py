@@ -8,6 +8,7 @@ handler404 = "apps.core.errors.handler404"
 handler500 = "apps.core.errors.handler500"
 
 urlpatterns = [
+    path("", include("apps.events.api.urls_ingest")),
     path("api/v1/", include("analytics_project.urls_api")),
     path("admin/", tenant_admin_site.urls),
     path("", include("apps.core.urls")),

@@ -56,6 +56,7 @@ SHARED_APPS = [
     # has two sites of its own (apps.core.admin_sites).
     "django_tenants",
     "django.contrib.staticfiles",
+    "corsheaders",
     "rest_framework",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -66,6 +67,7 @@ TENANT_APPS = [
     "django.contrib.auth",
     "django.contrib.sessions",
     "django.contrib.admin",
+    "apps.events",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -82,6 +84,8 @@ DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
     "apps.core.middleware.RequestMetricsMiddleware",
+    # Before routing: a CORS preflight carries no key and must not be refused as unauthenticated.
+    "corsheaders.middleware.CorsMiddleware",
     "apps.tenancy.middleware.TenantRoutingMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -203,6 +207,23 @@ SPECTACULAR_SETTINGS = {
 }
 
 # --- Project -----------------------------------------------------------------------------------
+
+# Ingestion (DESIGN §4): limits per event, per body and per batch; per-key requests per second.
+INGEST_MAX_EVENT_BYTES = env.int("INGEST_MAX_EVENT_BYTES", default=32 * 1024, minimum=1024)
+INGEST_MAX_BODY_BYTES = env.int("INGEST_MAX_BODY_BYTES", default=500 * 1024, minimum=1024)
+INGEST_MAX_BATCH_EVENTS = env.int("INGEST_MAX_BATCH_EVENTS", default=1000, minimum=1)
+INGEST_RATE_LIMIT_PER_SECOND = env.int("INGEST_RATE_LIMIT_PER_SECOND", default=2000, minimum=1)
+# How long accepted message ids are remembered for de-duplication of retries.
+EVENT_DEDUPE_DAYS = env.int("EVENT_DEDUPE_DAYS", default=30, minimum=1)
+# Monthly partitions are created this many months ahead.
+EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
+# Django refuses larger bodies before the ingestion views see them; leave room for their own 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1024
+
+# Browser clients send events from any origin; nothing else is cross-origin.
+CORS_URLS_REGEX = r"^/(v1/|api/v1/events/(track|batch)$|batch/?$|capture/?$|e/)"
+CORS_ALLOW_ALL_ORIGINS = True
+CORS_ALLOW_HEADERS = ["authorization", "content-type", "content-encoding"]
 
 # API keys: how often a process reports a key's use to Redis, and beat copies it to the database.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)

@@ -24,10 +24,14 @@ from apps.tenancy.models import ApiKey, Domain
 from apps.tenancy.selectors import api_key_resolve
 from apps.tenancy.services import api_key_mark_used
 
+# PostHog's capture API, so its client libraries work by changing the host.
+POSTHOG_PATH_PREFIXES: tuple[str, ...] = ("/batch", "/capture", "/e/")
 # Paths whose tenant is named by an API key. The schema/docs pages under /api/ are public.
-API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/")
+API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", *POSTHOG_PATH_PREFIXES)
 # Of those, the ones a write key may use (ingestion).
-INGESTION_PATH_PREFIXES: tuple[str, ...] = ("/v1/", "/api/v1/events/track", "/api/v1/events/batch")
+INGESTION_PATH_PREFIXES: tuple[str, ...] = (
+    "/v1/", "/api/v1/events/track", "/api/v1/events/batch", *POSTHOG_PATH_PREFIXES,
+)
 
 TENANT_API_URLCONF = "analytics_project.urls_tenant"
 TENANT_CONSOLE_URLCONF = "analytics_project.urls_tenant"
@@ -77,19 +81,14 @@ class TenantRoutingMiddleware:
 
     def _route_by_key(self, request: HttpRequest, path: str) -> HttpResponse | None:
         raw_key = credentials_from_request(request)
-        if raw_key is None:
-            return error_response(401, "unauthenticated", "An API key is required (Authorization: Bearer <key>).",
-                                  headers={"WWW-Authenticate": 'Bearer realm="api"'})
-        api_key = api_key_resolve(raw_key=raw_key)
-        if api_key is None:
-            return error_response(401, "unauthenticated", "The API key is unknown or revoked.",
-                                  headers={"WWW-Authenticate": 'Bearer realm="api"'})
-        if api_key.kind == ApiKey.Kind.WRITE and not is_ingestion_path(path):
-            return error_response(403, "forbidden", "A write key may only send events; use a secret key.")
-        api_key_mark_used(api_key=api_key)
-        request.api_key = api_key
-        self._enter(request, api_key.tenant, TENANT_API_URLCONF)
-        return None
+        if raw_key is None and is_ingestion_path(path):
+            # Segment and PostHog clients may put the key in the body (writeKey / api_key): the
+            # ingestion view reads the body and calls enter_tenant_by_key itself. Until then the
+            # request is in no tenant's schema.
+            request.urlconf = TENANT_API_URLCONF
+            set_urlconf(TENANT_API_URLCONF)
+            return None
+        return enter_tenant_by_key(request, raw_key)
 
     def _route_by_host(self, request: HttpRequest) -> HttpResponse | None:
         host = request.get_host().rsplit(":", 1)[0].lower()
@@ -100,12 +99,29 @@ class TenantRoutingMiddleware:
         domain = Domain.objects.select_related("tenant").filter(domain=host).first()
         if domain is None:
             return error_response(404, "tenant_not_found", "No tenant at this address.")
-        self._enter(request, domain.tenant, TENANT_CONSOLE_URLCONF)
+        _enter(request, domain.tenant, TENANT_CONSOLE_URLCONF)
         return None
 
-    @staticmethod
-    def _enter(request: HttpRequest, tenant, urlconf: str) -> None:  # noqa: ANN001
-        request.tenant = tenant
-        connection.set_tenant(tenant)
-        request.urlconf = urlconf
-        set_urlconf(urlconf)
+
+def enter_tenant_by_key(request: HttpRequest, raw_key: str | None) -> HttpResponse | None:
+    """Resolve `raw_key` and enter its tenant's schema; or the 401/403 response that refuses it."""
+    if raw_key is None:
+        return error_response(401, "unauthenticated", "An API key is required (Authorization: Bearer <key>).",
+                              headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    api_key = api_key_resolve(raw_key=raw_key)
+    if api_key is None:
+        return error_response(401, "unauthenticated", "The API key is unknown or revoked.",
+                              headers={"WWW-Authenticate": 'Bearer realm="api"'})
+    if api_key.kind == ApiKey.Kind.WRITE and not is_ingestion_path(request.path_info):
+        return error_response(403, "forbidden", "A write key may only send events; use a secret key.")
+    api_key_mark_used(api_key=api_key)
+    request.api_key = api_key
+    _enter(request, api_key.tenant, TENANT_API_URLCONF)
+    return None
+
+
+def _enter(request: HttpRequest, tenant, urlconf: str) -> None:  # noqa: ANN001
+    request.tenant = tenant
+    connection.set_tenant(tenant)
+    request.urlconf = urlconf
+    set_urlconf(urlconf)

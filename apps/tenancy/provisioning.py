@@ -67,6 +67,31 @@ def _generate(cursor, template: str) -> str:  # noqa: ANN001
     )
     tables = [_Table(*row) for row in cursor.fetchall()]
     statements: list[str] = []
+
+    # Sequences that are not an identity column's (those come with their column): created before
+    # the tables whose defaults call nextval() on them, attached to their column afterwards.
+    cursor.execute(
+        """
+        SELECT c.relname, format_type(s.seqtypid, NULL), s.seqstart, s.seqincrement, s.seqmin, s.seqmax,
+               s.seqcache, s.seqcycle, t.relname, a.attname
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_sequence s ON s.seqrelid = c.oid
+        LEFT JOIN pg_depend d ON d.objid = c.oid AND d.classid = 'pg_class'::regclass AND d.deptype = 'a'
+        LEFT JOIN pg_class t ON t.oid = d.refobjid
+        LEFT JOIN pg_attribute a ON a.attrelid = d.refobjid AND a.attnum = d.refobjsubid
+        WHERE n.nspname = %s AND c.relkind = 'S'
+          AND NOT EXISTS (SELECT 1 FROM pg_depend i WHERE i.objid = c.oid AND i.deptype = 'i')
+        ORDER BY c.oid
+        """,
+        [template],
+    )
+    ownerships: list[str] = []
+    for name, type_, start, increment, minimum, maximum, cache, cycle, owner_table, owner_column in cursor.fetchall():
+        statements.append(
+            f"CREATE SEQUENCE {_q(name)} AS {type_} INCREMENT {increment} MINVALUE {minimum} MAXVALUE {maximum} "
+            f"START {start} CACHE {cache}{' CYCLE' if cycle else ''}"
+        )
+        if owner_table:
+            ownerships.append(f"ALTER SEQUENCE {_q(name)} OWNED BY {_q(owner_table)}.{_q(owner_column)}")
     copies: list[str] = []
     identities: list[str] = []
 
@@ -154,7 +179,7 @@ def _generate(cursor, template: str) -> str:  # noqa: ANN001
     # Foreign keys are added after the rows are copied, so copying order does not matter.
     foreign = [c for c in constraints if " FOREIGN KEY " in c]
     others = [c for c in constraints if " FOREIGN KEY " not in c]
-    return ";\n".join([*statements, *others, *copies, *identities, *indexes, *foreign]) + ";"
+    return ";\n".join([*statements, *ownerships, *others, *copies, *identities, *indexes, *foreign]) + ";"
 
 
 def _literal(value: str) -> str:

@@ -17,7 +17,7 @@ def structure(schema: str) -> dict[str, list]:
                          FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
                          WHERE n.nspname = %s AND c.relkind IN ('r', 'p') ORDER BY 1""",
             "columns": """SELECT c.relname, a.attname, format_type(a.atttypid, a.atttypmod), a.attnotnull,
-                                 a.attidentity, pg_get_expr(d.adbin, d.adrelid)
+                                 a.attidentity, replace(pg_get_expr(d.adbin, d.adrelid), n.nspname || '.', '')
                           FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
                           JOIN pg_namespace n ON n.oid = c.relnamespace
                           LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum

@@ -1,0 +1,68 @@
+"""Persons and their distinct ids, written inside the ingestion transaction.
+
+- Every distinct id gets a person of its own the first time it is seen.
+- A merge (alias, or identify carrying both ids) moves every distinct id of the source person to
+  the target person and deletes the source; events keep their distinct_id and are read through
+  `person_distinct_ids`, so a person's earlier anonymous events count as that person at once.
+- Traits merge key by key; on a merge the target's traits win over the source's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+_encode = msgspec.json.encode
+
+
+def persons_ensure(cursor, distinct_ids: set[str]) -> None:  # noqa: ANN001
+    """A person for each distinct id that has none. Race-free: only ids inserted now get one."""
+    cursor.execute(
+        """
+        WITH missing AS (
+            SELECT d FROM unnest(%s::text[]) AS d
+            WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = d)
+        ), claimed AS (
+            INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
+            SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), now() FROM missing
+            ON CONFLICT DO NOTHING
+            RETURNING person_id
+        )
+        INSERT INTO persons (id, traits, created_at, updated_at)
+        SELECT person_id, '{}'::jsonb, now(), now() FROM claimed
+        """,
+        [sorted(distinct_ids)],
+    )
+
+
+def persons_merge(cursor, *, source: str, target: str) -> None:  # noqa: ANN001
+    """Merge the person of distinct id `source` into the person of `target`."""
+    cursor.execute(
+        "SELECT distinct_id, person_id FROM person_distinct_ids WHERE distinct_id IN (%s, %s)", [source, target]
+    )
+    owners = dict(cursor.fetchall())
+    source_person, target_person = owners.get(source), owners.get(target)
+    if source_person is None or target_person is None or source_person == target_person:
+        return
+    # Lock both persons in id order so two merges of the same pair cannot deadlock.
+    cursor.execute("SELECT id, traits FROM persons WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
+                   [source_person, target_person])
+    traits = {person_id: value for person_id, value in cursor.fetchall()}
+    if source_person not in traits or target_person not in traits:
+        return
+    cursor.execute(
+        "UPDATE persons SET traits = %s::jsonb || traits, updated_at = now() WHERE id = %s",
+        [_encode(traits[source_person]).decode(), target_person],
+    )
+    cursor.execute("UPDATE person_distinct_ids SET person_id = %s WHERE person_id = %s",
+                   [target_person, source_person])
+    cursor.execute("DELETE FROM persons WHERE id = %s", [source_person])
+
+
+def person_set_traits(cursor, *, distinct_id: str, traits: dict[str, Any]) -> None:  # noqa: ANN001
+    cursor.execute(
+        "UPDATE persons SET traits = traits || %s::jsonb, updated_at = now() "
+        "WHERE id = (SELECT person_id FROM person_distinct_ids WHERE distinct_id = %s)",
+        [_encode(traits).decode(), distinct_id],
+    )
