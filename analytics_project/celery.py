@@ -16,6 +16,10 @@ app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 
 app.conf.beat_schedule = {
+    "events-upkeep": {
+        "task": "apps.events.tasks.events_upkeep_all",
+        "schedule": 3600.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

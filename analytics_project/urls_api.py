@@ -4,4 +4,5 @@ from django.urls import include, path
 
 urlpatterns = [
     path("", include("apps.tenancy.api.urls")),
+    path("", include("apps.events.api.urls")),
 ]

@@ -66,3 +66,10 @@ def _copy(cursor, rows: Iterable[EventRow], received_at: datetime) -> None:  # n
                 row.anonymous_id, row.session_id, row.message_id, row.json_properties.decode(),
                 row.json_context.decode(),
             ))
+
+
+def events_delete_for(*, distinct_ids: list[str]) -> int:
+    """Delete every event of these distinct ids (all partitions). Returns the rows deleted."""
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM events WHERE distinct_id = ANY(%s)", [distinct_ids])
+        return cursor.rowcount

@@ -16,7 +16,10 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone as dj_timezone
 
+from django_tenants.utils import schema_context
+
 from apps.core.exceptions import ValidationFailed
+from apps.events.services import events_tenant_setup
 from apps.core.redis import get_redis
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
 from apps.tenancy.models import ApiKey, Domain, Tenant
@@ -74,6 +77,8 @@ def tenant_create(
         # Not durable: the admin's add view wraps this service in its own transaction.
         with transaction.atomic():
             tenant.save(verbosity=0)
+            with schema_context(tenant.schema_name):
+                events_tenant_setup()
             domain = Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
             write_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.WRITE, name="default write key")
             secret_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.SECRET, name="default secret key")

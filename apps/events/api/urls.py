@@ -1,0 +1,12 @@
+from django.urls import path
+
+from apps.events.api import views
+
+urlpatterns = [
+    path("events", views.EventListApi.as_view(), name="events"),
+    path("events/export", views.EventExportApi.as_view(), name="events-export"),
+    path("persons", views.PersonListApi.as_view(), name="persons"),
+    path("persons/<str:distinct_id>", views.PersonDetailApi.as_view(), name="person"),
+    path("persons/<str:distinct_id>/export", views.PersonExportApi.as_view(), name="person-export"),
+    path("privacy-jobs/<int:job_id>", views.PrivacyJobApi.as_view(), name="privacy-job"),
+]

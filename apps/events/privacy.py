@@ -1,0 +1,64 @@
+"""Privacy: delete a person and all their events (a tracked job), export everything held on them."""
+
+from __future__ import annotations
+
+import logging
+
+from django.db import connection, transaction
+from django.utils import timezone
+
+from apps.events.models import Person, PersonDistinctId, PrivacyJob
+from apps.events.selectors import person_distinct_ids, person_get
+from apps.events.storage import events_delete_for
+
+logger = logging.getLogger(__name__)
+
+
+def person_delete_request(*, distinct_id: str) -> PrivacyJob:
+    """Record a deletion job for the person of `distinct_id` and queue it after the commit.
+    Raises PersonNotFound if no such person exists."""
+    person = person_get(distinct_id=distinct_id)
+    with transaction.atomic():
+        job = PrivacyJob.objects.create(distinct_id=distinct_id, distinct_ids=person.distinct_ids)
+        from apps.events.tasks import person_delete
+
+        transaction.on_commit(lambda: person_delete.delay(job.id))
+    return job
+
+
+def person_delete_run(*, job_id: int) -> PrivacyJob:
+    """Run a deletion job once: only a pending job is taken (conditional update), so a repeated or
+    concurrent delivery of the task has no second effect."""
+    taken = PrivacyJob.objects.filter(pk=job_id, status=PrivacyJob.Status.PENDING).update(
+        status=PrivacyJob.Status.RUNNING
+    )
+    job = PrivacyJob.objects.get(pk=job_id)
+    if not taken:
+        return job
+    try:
+        with transaction.atomic():
+            # Ids merged into the person after the request was made are deleted too.
+            distinct_ids = sorted(set(job.distinct_ids) | set(person_distinct_ids(distinct_id=job.distinct_id)))
+            deleted = events_delete_for(distinct_ids=distinct_ids)
+            person_ids = set(PersonDistinctId.objects.filter(distinct_id__in=distinct_ids)
+                             .values_list("person_id", flat=True))
+            PersonDistinctId.objects.filter(person_id__in=person_ids).delete()
+            Person.objects.filter(pk__in=person_ids).delete()
+            PrivacyJob.objects.filter(pk=job_id).update(
+                status=PrivacyJob.Status.SUCCEEDED, finished_at=timezone.now(), events_deleted=deleted,
+                distinct_ids=distinct_ids,
+            )
+    except Exception as exc:
+        logger.exception("privacy deletion %s failed in %s", job_id, connection.schema_name)
+        PrivacyJob.objects.filter(pk=job_id).update(status=PrivacyJob.Status.FAILED, finished_at=timezone.now(),
+                                                    error=str(exc)[:2000])
+    return PrivacyJob.objects.get(pk=job_id)
+
+
+def privacy_job_get(*, job_id: int) -> PrivacyJob:
+    from apps.core.exceptions import NotFound
+
+    job = PrivacyJob.objects.filter(pk=job_id).first()
+    if job is None:
+        raise NotFound(f"No privacy job {job_id}.", code="privacy_job_not_found")
+    return job

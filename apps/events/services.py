@@ -1,0 +1,20 @@
+"""Event-side services other apps call: tenant setup and scheduled upkeep."""
+
+from __future__ import annotations
+
+from django.db import connection
+
+from apps.events import partitions
+
+
+def events_tenant_setup() -> None:
+    """In a new tenant's schema (the current one): this month's and the coming months' partitions."""
+    partitions.partitions_ensure()
+
+
+def events_upkeep() -> dict[str, list[str]]:
+    """In the current tenant schema: make partitions ahead, drop what is past the retention."""
+    tenant = connection.tenant
+    made = partitions.partitions_ensure()
+    dropped = partitions.partitions_drop_expired(retention_days=tenant.retention_days)
+    return {"made": made, "dropped": dropped}
