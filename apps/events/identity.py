@@ -46,14 +46,14 @@ def persons_merge(cursor, *, source: str, target: str) -> None:  # noqa: ANN001
     if source_person is None or target_person is None or source_person == target_person:
         return
     # Lock both persons in id order so two merges of the same pair cannot deadlock.
-    cursor.execute("SELECT id, traits FROM persons WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
+    cursor.execute("SELECT id FROM persons WHERE id IN (%s, %s) ORDER BY id FOR UPDATE",
                    [source_person, target_person])
-    traits = {person_id: value for person_id, value in cursor.fetchall()}
-    if source_person not in traits or target_person not in traits:
+    if len(cursor.fetchall()) != 2:
         return
     cursor.execute(
-        "UPDATE persons SET traits = %s::jsonb || traits, updated_at = now() WHERE id = %s",
-        [_encode(traits[source_person]).decode(), target_person],
+        "UPDATE persons AS target SET traits = source.traits || target.traits, updated_at = now() "
+        "FROM persons AS source WHERE target.id = %s AND source.id = %s",
+        [target_person, source_person],
     )
     cursor.execute("UPDATE person_distinct_ids SET person_id = %s WHERE person_id = %s",
                    [target_person, source_person])

@@ -22,7 +22,11 @@ def person_delete_request(*, distinct_id: str) -> PrivacyJob:
         job = PrivacyJob.objects.create(distinct_id=distinct_id, distinct_ids=person.distinct_ids)
         from apps.events.tasks import person_delete
 
-        transaction.on_commit(lambda: person_delete.delay(job.id))
+        # The schema is named explicitly: on_commit may fire after the request left the tenant.
+        schema_name = connection.schema_name
+        transaction.on_commit(
+            lambda: person_delete.apply_async(args=[job.id], headers={"_schema_name": schema_name})
+        )
     return job
 
 
