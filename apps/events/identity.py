@@ -60,9 +60,11 @@ def persons_merge(cursor, *, source: str, target: str) -> None:  # noqa: ANN001
     cursor.execute("DELETE FROM persons WHERE id = %s", [source_person])
 
 
-def person_set_traits(cursor, *, distinct_id: str, traits: dict[str, Any]) -> None:  # noqa: ANN001
+def person_set_traits(cursor, *, distinct_id: str, traits: dict[str, Any], overwrite: bool = True) -> None:  # noqa: ANN001
+    """Merge `traits` into the person's; with overwrite=False only traits the person lacks are set."""
+    merged = "traits || %s::jsonb" if overwrite else "%s::jsonb || traits"
     cursor.execute(
-        "UPDATE persons SET traits = traits || %s::jsonb, updated_at = now() "
+        f"UPDATE persons SET traits = {merged}, updated_at = now() "
         "WHERE id = (SELECT person_id FROM person_distinct_ids WHERE distinct_id = %s)",
         [_encode(traits).decode(), distinct_id],
     )

@@ -57,6 +57,7 @@ class EventRow:
     context: dict[str, Any]
     # Identity side effects, applied with the batch.
     traits: dict[str, Any] | None = None
+    traits_once: dict[str, Any] | None = None  # set only where the person has no such trait yet
     merge_from: str | None = None  # a distinct id to merge into `distinct_id`
     json_properties: bytes = field(default=b"")
     json_context: bytes = field(default=b"")
@@ -201,6 +202,8 @@ def _finish(row: EventRow) -> EventRow:
     size = len(row.json_properties) + len(row.json_context) + len(row.event) + len(row.distinct_id)
     if row.traits:
         size += len(_JSON_ENCODER.encode(row.traits))
+    if row.traits_once:
+        size += len(_JSON_ENCODER.encode(row.traits_once))
     if size > settings.INGEST_MAX_EVENT_BYTES:
         raise EventRejected(f"The event is larger than {settings.INGEST_MAX_EVENT_BYTES} bytes.")
     return row
@@ -324,12 +327,15 @@ def parse_posthog(event: Any, clock: Clock) -> EventRow:
     if not distinct_id:
         raise EventRejected("distinct_id is required.")
     properties = {k: v for k, v in properties.items() if k != "distinct_id"}
-    event_type, traits, merge_from = "track", None, None
+    event_type, merge_from = "track", None
     # PostHog sends one distinct_id, anonymous or not; only $identify says it is a user's.
     user_id, anonymous_id = None, None
+    # Person properties: `$set` / `$set_once` in the properties or beside them, on any event.
+    traits = {**_object(properties.get("$set"), "$set"), **_object(event.get("$set"), "$set")} or None
+    traits_once = {**_object(properties.get("$set_once"), "$set_once"),
+                   **_object(event.get("$set_once"), "$set_once")} or None
     if name == "$identify":
         event_type = "identify"
-        traits = {**_object(properties.get("$set_once"), "$set_once"), **_object(properties.get("$set"), "$set")}
         merge_from = _id(properties.get("$anon_distinct_id"), "$anon_distinct_id")
         user_id, anonymous_id = distinct_id, merge_from
     elif name == "$create_alias":
@@ -343,13 +349,11 @@ def parse_posthog(event: Any, clock: Clock) -> EventRow:
         event_type = "screen"
     elif name == "$groupidentify":
         event_type = "group"
-    if event_type == "track" and isinstance(properties.get("$set"), dict):
-        traits = _object(properties.get("$set"), "$set")  # PostHog sets person properties on any event
     timestamp = clock.event_time(parse_time(event.get("timestamp"), "timestamp"),
                                  parse_time(event.get("sent_at"), "sent_at"))
     session_id = _id(properties.get("$session_id"), "$session_id")
     return _finish(EventRow(
         timestamp=timestamp, event_type=event_type, event=name, distinct_id=distinct_id, user_id=user_id,
         anonymous_id=anonymous_id, session_id=session_id, message_id=_message_id(event.get("uuid")),
-        properties=properties, context={}, traits=traits, merge_from=merge_from,
+        properties=properties, context={}, traits=traits, traits_once=traits_once, merge_from=merge_from,
     ))

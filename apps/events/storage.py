@@ -44,6 +44,9 @@ def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
                 for row in fresh:
                     if row.merge_from and row.merge_from != row.distinct_id:
                         identity.persons_merge(cursor, source=row.merge_from, target=row.distinct_id)
+                    if row.traits_once:
+                        identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits_once,
+                                                   overwrite=False)
                     if row.traits:
                         identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits)
     return len(fresh)

@@ -298,3 +298,39 @@ def test_response_body_is_json(send, acme):
     response = send.post("/v1/track", {"userId": "u", "event": "e"})
     assert response["Content-Type"] == "application/json"
     assert json.loads(response.content) == {"accepted": 1, "rejected": []}
+
+
+# --- PostHog capture (v0) ----------------------------------------------------------------------------------
+
+
+def test_posthog_batch_with_api_key_in_the_body(send, acme):
+    body = {"api_key": acme.write_key, "batch": [
+        {"event": "$pageview", "distinct_id": "d1", "properties": {"$current_url": "/"}, "uuid": "u-1"},
+        {"event": "clicked", "properties": {"distinct_id": "d1", "button": "buy"}},
+        {"event": "no id"},
+    ]}
+    response = send.post("/batch/", body, auth="none", gzip=True)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 2, "rejected": [{"index": 2, "error": "distinct_id is required."}]}
+    events = stored_events(acme.tenant)
+    assert [(e["event_type"], e["event"], e["distinct_id"]) for e in events] == [("page", "$pageview", "d1"),
+                                                                                 ("track", "clicked", "d1")]
+    assert events[1]["properties"] == {"button": "buy"}
+
+
+def test_posthog_capture_single_event_and_e_list(send, acme):
+    assert send.post("/capture/", {"api_key": acme.write_key, "event": "one", "distinct_id": "d"},
+                     auth="none").status_code == 200
+    assert send.post("/e/", [{"event": "two", "distinct_id": "d"}]).status_code == 200
+    assert [e["event"] for e in stored_events(acme.tenant)] == ["one", "two"]
+
+
+def test_posthog_set_and_set_once(send, client, acme):
+    from tests.helpers import bearer
+
+    send.post("/batch/", {"batch": [
+        {"event": "$set", "distinct_id": "d", "$set": {"plan": "free"}, "$set_once": {"first_seen": "mon"}},
+        {"event": "x", "distinct_id": "d", "properties": {"$set": {"plan": "pro"}, "$set_once": {"first_seen": "tue"}}},
+    ]})
+    person = client.get("/api/v1/persons/d", **bearer(acme.secret_key)).json()
+    assert person["traits"] == {"plan": "pro", "first_seen": "mon"}
