@@ -118,9 +118,9 @@ ASGI_APPLICATION = "analytics_project.asgi.application"
 # --- Data stores -------------------------------------------------------------------------------
 
 DATABASES = {"default": env.database_url("DATABASE_URL")}
-DATABASES["default"]["ENGINE"] = "django_tenants.postgresql_backend"
+DATABASES["default"]["ENGINE"] = "apps.core.postgresql_backend"
 DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = env.bool("DATABASE_CONN_HEALTH_CHECKS", default=False)
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.redis_url("REDIS_URL")
@@ -229,6 +229,9 @@ CORS_ALLOW_HEADERS = ["authorization", "content-type", "content-encoding"]
 
 # API keys: how often a process reports a key's use to Redis, and beat copies it to the database.
 API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SECONDS", default=60)
+# How long a process reuses a resolved API key (and its tenant's settings) without reading the
+# database; a revocation reaches other processes within this time. 0 turns the cache off.
+API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 
 LOGGING = {
     "version": 1,

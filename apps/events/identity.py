@@ -24,8 +24,9 @@ def persons_ensure(cursor, distinct_ids: set[str]) -> None:  # noqa: ANN001
             SELECT d FROM unnest(%s::text[]) AS d
             WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = d)
         ), claimed AS (
+            -- In sorted order: concurrent batches sharing ids wait on each other, never deadlock.
             INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
-            SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), now() FROM missing
+            SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), now() FROM missing ORDER BY d
             ON CONFLICT DO NOTHING
             RETURNING person_id
         )

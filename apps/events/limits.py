@@ -41,44 +41,39 @@ def _seconds_to_next_month(now: datetime) -> int:
 
 
 def limits_check(*, key_prefix: str, tenant_id: int, monthly_quota: int, events: int) -> Refusal | None:
-    """One Redis round trip: count this request against the key's per-second limit and read the
-    tenant's usage this month."""
+    """One Redis round trip: count this request against the key's per-second limit, and count its
+    events against the tenant's month (refused events are given back). Events are counted before
+    they are stored; a request that then stores fewer (duplicates) leaves the count a little high."""
     now = datetime.now(timezone.utc)
     rate_key = f"rate:{key_prefix}:{int(now.timestamp())}"
+    quota_key = _quota_key(tenant_id, now)
+    redis = get_redis()
     try:
-        pipe = get_redis().pipeline(transaction=False)
+        pipe = redis.pipeline(transaction=False)
         pipe.incr(rate_key)
         pipe.expire(rate_key, 2)
-        pipe.get(_quota_key(tenant_id, now))
-        requests_this_second, _, used = pipe.execute()
+        pipe.incrby(quota_key, events)
+        pipe.expire(quota_key, 40 * 86400)
+        requests_this_second, _, used, _ = pipe.execute()
     except Exception:  # noqa: BLE001 - fail open
         LIMITS_UNAVAILABLE.inc()
         logger.warning("ingestion limits unavailable (Redis); accepting the request", exc_info=True)
         return None
+    refusal = None
     if requests_this_second > settings.INGEST_RATE_LIMIT_PER_SECOND:
         REFUSED.labels("rate").inc()
-        return Refusal("rate_limited", f"More than {settings.INGEST_RATE_LIMIT_PER_SECOND} requests per second "
-                                       "for this key.", 1)
-    if int(used or 0) + events > monthly_quota:
+        refusal = Refusal("rate_limited", f"More than {settings.INGEST_RATE_LIMIT_PER_SECOND} requests per second "
+                                          "for this key.", 1)
+    elif used > monthly_quota:
         REFUSED.labels("quota").inc()
-        return Refusal("quota_exceeded", f"The monthly event quota ({monthly_quota}) is used up.",
-                       _seconds_to_next_month(now))
-    return None
-
-
-def usage_record(*, tenant_id: int, events: int) -> None:
-    """Count stored events against this month's quota (after the commit)."""
-    if events <= 0:
-        return
-    now = datetime.now(timezone.utc)
-    try:
-        pipe = get_redis().pipeline(transaction=False)
-        pipe.incrby(_quota_key(tenant_id, now), events)
-        pipe.expire(_quota_key(tenant_id, now), 40 * 86400)
-        pipe.execute()
-    except Exception:  # noqa: BLE001
-        LIMITS_UNAVAILABLE.inc()
-        logger.warning("could not record ingestion usage (Redis)", exc_info=True)
+        refusal = Refusal("quota_exceeded", f"The monthly event quota ({monthly_quota}) is used up.",
+                          _seconds_to_next_month(now))
+    if refusal is not None:
+        try:
+            redis.decrby(quota_key, events)
+        except Exception:  # noqa: BLE001
+            LIMITS_UNAVAILABLE.inc()
+    return refusal
 
 
 def usage_get(*, tenant_id: int) -> int | None:

@@ -3,21 +3,68 @@
 1. Claim the batch's message ids in `event_message_ids` (INSERT … ON CONFLICT DO NOTHING
    RETURNING): only ids claimed now are new; a retried batch claims none and writes nothing. A
    concurrent identical batch waits on the unique index until the first commits, then claims none.
-2. COPY the new events into the partitioned `events` table.
+2. Insert the new events into the partitioned `events` table.
 3. Give every new distinct id a person of its own; apply identify traits and merges in order.
 The caller answers 2xx only after this transaction commits.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
-from typing import Iterable
 
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
+from psycopg.errors import DeadlockDetected, SerializationFailure
 
 from apps.events import identity
 from apps.events.ingestion import EventRow
 
+logger = logging.getLogger(__name__)
+
+# One statement, one round trip: claim the message ids, insert the new events, give new distinct
+# ids their persons. Data-modifying CTEs all run on one snapshot, in statement order.
+INSERT_SQL = """
+WITH input AS (
+    SELECT * FROM unnest(%(ts)s::timestamptz[], %(event_type)s::text[], %(event)s::text[], %(distinct_id)s::text[],
+                         %(user_id)s::text[], %(anonymous_id)s::text[], %(session_id)s::text[],
+                         %(message_id)s::text[], %(properties)s::text[], %(context)s::text[]) WITH ORDINALITY
+        AS t(ts, event_type, event, distinct_id, user_id, anonymous_id, session_id, message_id, properties,
+             context, n)
+), claimed AS (
+    INSERT INTO event_message_ids (message_id, received_at)
+    SELECT message_id, %(received_at)s FROM input ORDER BY n
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+), fresh AS (
+    -- The first occurrence of an id in the batch wins; later copies are duplicates.
+    SELECT DISTINCT ON (i.message_id) i.* FROM input i JOIN claimed c ON c.message_id = i.message_id
+    ORDER BY i.message_id, i.n
+), stored AS (
+    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id,
+                        session_id, message_id, properties, context)
+    SELECT ts, %(received_at)s, event_type, event, distinct_id, user_id, anonymous_id, session_id, message_id,
+           properties::jsonb, context::jsonb
+    FROM fresh ORDER BY n
+    RETURNING distinct_id, message_id
+), seen AS (
+    SELECT DISTINCT d FROM (SELECT distinct_id AS d FROM stored UNION ALL SELECT unnest(%(extra_ids)s::text[])) x
+), new_ids AS (
+    -- In sorted order: concurrent batches sharing distinct ids then wait on each other, never deadlock.
+    INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
+    SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), %(received_at)s FROM seen
+    WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = seen.d)
+    ORDER BY d
+    ON CONFLICT DO NOTHING
+    RETURNING person_id
+), new_persons AS (
+    INSERT INTO persons (id, traits, created_at, updated_at)
+    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
+)
+SELECT message_id FROM stored
+"""
+
+
+SMALL_BATCH = 20
 COPY_SQL = (
     'COPY events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id, session_id, '
     "message_id, properties, context) FROM STDIN"
@@ -25,43 +72,91 @@ COPY_SQL = (
 
 
 def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
-    """Store `rows` (already validated). Returns how many were new (not seen before)."""
+    """Store `rows` (already validated). Returns how many were new (not seen before).
+
+    - A few plain events: one statement (INSERT_SQL) in autocommit, one round trip.
+    - Larger batches: claim the ids, COPY the new rows, make persons, in one transaction (COPY
+      is several times cheaper per row than binding arrays).
+    - Identity work (identify traits, merges) follows in the same transaction.
+    A deadlock or serialization failure (concurrent merges of the same persons) is retried."""
     if not rows:
         return 0
-    with transaction.atomic():
+    for attempt in range(3):
+        try:
+            return _write(rows, received_at)
+        except OperationalError as exc:
+            if attempt == 2 or not isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure)):
+                raise
+            logger.warning("retrying an event write after a deadlock/serialization failure")
+    return 0
+
+
+def _write(rows: list[EventRow], received_at: datetime) -> int:
+    identity_rows = [row for row in rows if row.merge_from or row.traits or row.traits_once]
+    if len(rows) <= SMALL_BATCH and not identity_rows:
         with connection.cursor() as cursor:
-            claimed = _claim_message_ids(cursor, [row.message_id for row in rows], received_at)
-            fresh: list[EventRow] = []
-            for row in rows:
-                # The first occurrence of an id in the batch wins; later copies are duplicates.
-                if row.message_id in claimed:
-                    claimed.discard(row.message_id)
-                    fresh.append(row)
-            if fresh:
-                _copy(cursor, fresh, received_at)
-                identity.persons_ensure(cursor, {row.distinct_id for row in fresh}
-                                        | {row.merge_from for row in fresh if row.merge_from})
-                for row in fresh:
-                    if row.merge_from and row.merge_from != row.distinct_id:
-                        identity.persons_merge(cursor, source=row.merge_from, target=row.distinct_id)
-                    if row.traits_once:
-                        identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits_once,
-                                                   overwrite=False)
-                    if row.traits:
-                        identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits)
-    return len(fresh)
+            cursor.execute(INSERT_SQL, _params(rows, received_at))
+            return len(cursor.fetchall())
+    with transaction.atomic(), connection.cursor() as cursor:
+        if len(rows) <= SMALL_BATCH:
+            cursor.execute(INSERT_SQL, _params(rows, received_at))
+            stored = {row[0] for row in cursor.fetchall()}
+            count = len(stored)
+        else:
+            fresh = _claim(cursor, rows, received_at)
+            _copy(cursor, fresh, received_at)
+            identity.persons_ensure(cursor, {row.distinct_id for row in fresh}
+                                    | {row.merge_from for row in rows if row.merge_from})
+            stored = {row.message_id for row in fresh}
+            count = len(fresh)
+        for row in identity_rows:
+            if row.message_id not in stored:
+                continue  # a retried identify/alias: applied the first time
+            stored.discard(row.message_id)
+            if row.merge_from and row.merge_from != row.distinct_id:
+                identity.persons_merge(cursor, source=row.merge_from, target=row.distinct_id)
+            if row.traits_once:
+                identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits_once,
+                                           overwrite=False)
+            if row.traits:
+                identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits)
+    return count
 
 
-def _claim_message_ids(cursor, message_ids: list[str], received_at: datetime) -> set[str]:  # noqa: ANN001
+def _params(rows: list[EventRow], received_at: datetime) -> dict:
+    return {
+        "ts": [row.timestamp for row in rows],
+        "event_type": [row.event_type for row in rows],
+        "event": [row.event for row in rows],
+        "distinct_id": [row.distinct_id for row in rows],
+        "user_id": [row.user_id for row in rows],
+        "anonymous_id": [row.anonymous_id for row in rows],
+        "session_id": [row.session_id for row in rows],
+        "message_id": [row.message_id for row in rows],
+        "properties": [row.json_properties.decode() for row in rows],
+        "context": [row.json_context.decode() for row in rows],
+        "extra_ids": sorted({row.merge_from for row in rows if row.merge_from}),
+        "received_at": received_at,
+    }
+
+
+def _claim(cursor, rows: list[EventRow], received_at: datetime) -> list[EventRow]:  # noqa: ANN001
+    """The rows whose message ids are new (first occurrence in the batch wins)."""
     cursor.execute(
         "INSERT INTO event_message_ids (message_id, received_at) SELECT unnest(%s::text[]), %s "
         "ON CONFLICT DO NOTHING RETURNING message_id",
-        [message_ids, received_at],
+        [[row.message_id for row in rows], received_at],
     )
-    return {row[0] for row in cursor.fetchall()}
+    claimed = {row[0] for row in cursor.fetchall()}
+    fresh = []
+    for row in rows:
+        if row.message_id in claimed:
+            claimed.discard(row.message_id)
+            fresh.append(row)
+    return fresh
 
 
-def _copy(cursor, rows: Iterable[EventRow], received_at: datetime) -> None:  # noqa: ANN001
+def _copy(cursor, rows: list[EventRow], received_at: datetime) -> None:  # noqa: ANN001
     with cursor.cursor.copy(COPY_SQL) as copy:
         for row in rows:
             copy.write_row((

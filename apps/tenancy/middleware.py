@@ -21,7 +21,7 @@ from django.urls import set_urlconf
 
 from apps.core.errors import error_response
 from apps.tenancy.models import ApiKey, Domain
-from apps.tenancy.selectors import api_key_resolve
+from apps.tenancy.selectors import api_key_resolve_cached
 from apps.tenancy.services import api_key_mark_used
 
 # PostHog's capture API, so its client libraries work by changing the host.
@@ -108,7 +108,7 @@ def enter_tenant_by_key(request: HttpRequest, raw_key: str | None) -> HttpRespon
     if raw_key is None:
         return error_response(401, "unauthenticated", "An API key is required (Authorization: Bearer <key>).",
                               headers={"WWW-Authenticate": 'Bearer realm="api"'})
-    api_key = api_key_resolve(raw_key=raw_key)
+    api_key = api_key_resolve_cached(raw_key=raw_key)
     if api_key is None:
         return error_response(401, "unauthenticated", "The API key is unknown or revoked.",
                               headers={"WWW-Authenticate": 'Bearer realm="api"'})

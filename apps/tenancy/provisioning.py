@@ -200,6 +200,7 @@ def _script() -> str:
                     _cached = (fingerprint, _generate(cursor, template))
                 finally:
                     cursor.execute(f"SET search_path = {previous}")
+                    _forget_search_path()
             return _cached[1]
 
 
@@ -214,5 +215,10 @@ def schema_provision(schema_name: str) -> None:
         try:
             cursor.execute(script)
         finally:
-            # Make django-tenants issue its own SET search_path before the next query.
-            connection.search_path_set_schemas = None
+            _forget_search_path()
+
+
+def _forget_search_path() -> None:
+    """This module set search_path behind the backend's back: make it issue its own SET next time."""
+    connection.search_path_set_schemas = None
+    connection._known_path = None  # apps.core.postgresql_backend's memory of the real path

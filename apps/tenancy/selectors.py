@@ -5,7 +5,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 
+from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.tenancy.exceptions import TenantNotFound
@@ -33,6 +35,34 @@ def api_key_resolve(*, raw_key: str) -> ApiKey | None:
     if not hmac.compare_digest(key.key_hash, api_key_hash(raw_key)):
         return None
     return key
+
+
+# Resolved keys, per process, for API_KEY_CACHE_SECONDS: the ingestion hot path then costs no
+# database read for its key. A revocation reaches other processes within that many seconds
+# (in this process at once: api_key_revoke forgets the entry).
+_resolved: dict[str, tuple[float, ApiKey]] = {}
+
+
+def api_key_resolve_cached(*, raw_key: str) -> ApiKey | None:
+    digest = api_key_hash(raw_key)
+    now = time.monotonic()
+    hit = _resolved.get(digest)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    key = api_key_resolve(raw_key=raw_key)
+    if key is not None:
+        if len(_resolved) > 10_000:
+            _resolved.clear()
+        _resolved[digest] = (now + settings.API_KEY_CACHE_SECONDS, key)
+    else:
+        _resolved.pop(digest, None)
+    return key
+
+
+def api_key_cache_forget(*, prefix: str) -> None:
+    for digest, (_, key) in list(_resolved.items()):
+        if key.prefix == prefix:
+            _resolved.pop(digest, None)
 
 
 def tenant_list() -> QuerySet[Tenant]:

@@ -23,7 +23,7 @@ from apps.events.services import events_tenant_setup
 from apps.core.redis import get_redis
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
 from apps.tenancy.models import ApiKey, Domain, Tenant
-from apps.tenancy.selectors import PREFIX_LENGTH, api_key_hash
+from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash
 
 logger = logging.getLogger(__name__)
 
@@ -114,6 +114,7 @@ def api_key_revoke(*, prefix: str) -> ApiKey:
     """Revoke the key with `prefix`. Revoking twice keeps the first revocation time."""
     # Conditional update: concurrent revocations agree on one revoked_at.
     ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
+    api_key_cache_forget(prefix=prefix)
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
     if key is None:
         raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")

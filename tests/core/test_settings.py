@@ -68,7 +68,7 @@ def test_production_without_a_database_url_names_the_variable():
 
 
 def test_the_settings_that_matter():
-    assert settings.DATABASES["default"]["ENGINE"] == "django_tenants.postgresql_backend"
+    assert settings.DATABASES["default"]["ENGINE"] == "apps.core.postgresql_backend"
     assert settings.TENANT_MODEL == "tenancy.Tenant" and settings.TENANT_DOMAIN_MODEL == "tenancy.Domain"
     assert settings.TENANT_BASE_SCHEMA == "tenant_template" and settings.TENANT_CREATION_FAKES_MIGRATIONS
     assert settings.MIDDLEWARE.index("apps.tenancy.middleware.TenantRoutingMiddleware") < settings.MIDDLEWARE.index(

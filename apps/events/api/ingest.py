@@ -11,7 +11,6 @@ from typing import Any, Callable
 
 import msgspec
 from django.conf import settings
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -77,9 +76,7 @@ def _receive(request: HttpRequest, *, body_key: str | None, parse_batch: Callabl
     if not rows:
         return error_response(400, "invalid", rejected[0]["error"] if single else "No event in the batch is valid.",
                               details={"accepted": 0, "rejected": rejected})
-    stored = events_write(rows=rows, received_at=received_at)
-    connection.set_schema_to_public()
-    limits.usage_record(tenant_id=tenant.id, events=stored)
+    events_write(rows=rows, received_at=received_at)
     return _json(200, {"accepted": len(rows), "rejected": rejected})
 
 

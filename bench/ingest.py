@@ -1,0 +1,289 @@
+"""Ingestion throughput and latency, over HTTP, against gunicorn as in production.
+
+    .venv/bin/python bench/ingest.py [--seconds 20] [--batch-concurrency 4] [--single-concurrency 16]
+
+1. Recreates its own database (`<name>_bench_ingest` on the `make run` / DATABASE_URL server),
+   migrates it and creates one tenant.
+2. Starts gunicorn (deploy/gunicorn.conf.py, production settings) on a free port.
+3. From this process (asyncio, keep-alive connections, a separate process from the server):
+   a. 1,000-event batches to /v1/batch for a bounded time: events/s, p50/p95/p99 request latency,
+      server CPU-seconds (gunicorn processes) per 1,000 events;
+   b. single events to /v1/track: requests/s and p99.
+4. Baseline in the same run: raw COPY of the same rows into the same table, one transaction per
+   1,000 rows, with psycopg straight to PostgreSQL.
+Prints the figures and the ratio of batch ingestion to raw COPY.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gzip
+import json
+import os
+import random
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+MARK = "RUN#####"  # replaced per request by a counter, so every request carries new message ids
+EVENT_NAMES = ["Viewed Page", "Clicked Button", "Added to Cart", "Checked Out", "Signed Up"]
+
+
+def devstack_value(name: str) -> str:
+    value = os.environ.get(name)
+    env_file = ROOT / "var" / "devstack.env"
+    if not value and env_file.exists():
+        value = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line).get(name)
+    if not value:
+        sys.exit(f"Set {name} or start the stack with `make up` first.")
+    return value
+
+
+def bench_database_url() -> str:
+    parts = urlsplit(devstack_value("DATABASE_URL"))
+    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_ingest"))
+
+
+def recreate_database(url: str) -> None:
+    import psycopg
+
+    parts = urlsplit(url)
+    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{parts.path.lstrip("/")}"')
+
+
+def make_event(i: int, now: datetime) -> dict:
+    user = random.randrange(5000)
+    return {
+        "type": "track",
+        "event": EVENT_NAMES[i % len(EVENT_NAMES)],
+        "userId": f"user-{user}" if user % 3 else None,
+        "anonymousId": f"anon-{user}",
+        "messageId": f"{MARK}-{i}",
+        "timestamp": (now - timedelta(seconds=random.randrange(86400))).isoformat(),
+        "properties": {"path": f"/p/{i % 50}", "price": round(random.random() * 100, 2), "plan": "pro"},
+        "context": {"library": {"name": "bench", "version": "1"}, "ip": "127.0.0.1",
+                    "userAgent": "Mozilla/5.0 (bench)"},
+    }
+
+
+def cpu_seconds(pids: list[int]) -> float:
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+        except FileNotFoundError:
+            pass
+    return total
+
+
+def process_tree(root: int) -> list[int]:
+    children = subprocess.run(["ps", "-o", "pid=", "--ppid", str(root)], capture_output=True, text=True).stdout.split()
+    return [root, *(int(pid) for pid in children)]
+
+
+class Http:
+    """A minimal keep-alive HTTP/1.1 client: low overhead, so the server is what gets measured."""
+
+    def __init__(self, port: int, key: str) -> None:
+        self.port = port
+        self.auth = f"Bearer {key}"
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port)
+
+    async def post(self, path: str, body: bytes, gzipped: bool) -> int:
+        head = (f"POST {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: {self.auth}\r\n"
+                f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+                + ("Content-Encoding: gzip\r\n" if gzipped else "") + "\r\n").encode()
+        self.writer.write(head + body)
+        await self.writer.drain()
+        status_line = await self.reader.readline()
+        length, close = 0, False
+        while True:
+            line = await self.reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.decode().partition(":")
+            if name.lower() == "content-length":
+                length = int(value)
+            elif name.lower() == "connection" and value.strip().lower() == "close":
+                close = True
+        await self.reader.readexactly(length)
+        if close:  # gunicorn's sync workers close after each response: reconnect (counted in latency)
+            self.writer.close()
+            await self.open()
+        return int(status_line.split()[1])
+
+
+async def load(port: int, key: str, path: str, bodies: list[bytes], gzipped: bool, concurrency: int,
+               seconds: float) -> tuple[list[float], int, int]:
+    latencies: list[float] = []
+    errors = 0
+    sent = 0
+    counter = 0
+    deadline = time.perf_counter() + seconds
+
+    async def worker(n: int) -> None:
+        nonlocal errors, sent, counter
+        client = Http(port, key)
+        await client.open()
+        i = n
+        while time.perf_counter() < deadline:
+            counter += 1
+            body = bodies[i % len(bodies)].replace(MARK.encode(), f"{counter:08d}".encode())
+            if gzipped:
+                body = gzip.compress(body, 1)
+            started = time.perf_counter()
+            status = await client.post(path, body, gzipped)
+            latencies.append(time.perf_counter() - started)
+            if status != 200:
+                errors += 1
+            sent += 1
+            i += concurrency
+        client.writer.close()
+
+    await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return latencies, sent, errors
+
+
+def pct(values: list[float], p: float) -> float:
+    return statistics.quantiles(values, n=1000, method="inclusive")[int(p * 10) - 1] * 1000 if len(values) > 1 else 0
+
+
+def raw_copy_rate(url: str, schema: str, batches: list[list[dict]], seconds: float) -> float:
+    """Events/s of psycopg COPY of the same rows into the same table, one transaction per batch.
+    The rows are rendered once beforehand: this measures PostgreSQL, not the client."""
+    import psycopg
+
+    columns = ('"timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id, session_id, '
+               "message_id, properties, context")
+    received = datetime.now(timezone.utc)
+    rendered = []
+    with psycopg.connect(url) as conn:
+        for batch in batches:
+            rows = []
+            for n, event in enumerate(batch):
+                values = [event["timestamp"], received.isoformat(), "track", event["event"],
+                          event["userId"] or event["anonymousId"], event["userId"], event["anonymousId"], None,
+                          f"copy-{n}-{uuid.uuid4()}", json.dumps(event["properties"]), json.dumps(event["context"])]
+                rows.append("\t".join("\\N" if v is None else _copy_text(v) for v in values))
+            rendered.append(("\n".join(rows) + "\n").encode())
+        conn.execute(f'SET search_path = "{schema}"')
+        conn.commit()
+        written = 0
+        i = 0
+        started = time.perf_counter()
+        deadline = started + seconds
+        while time.perf_counter() < deadline:
+            with conn.cursor() as cursor, cursor.copy(f"COPY events ({columns}) FROM STDIN") as copy:
+                copy.write(rendered[i % len(rendered)])
+            conn.commit()
+            written += len(batches[i % len(batches)])
+            i += 1
+        return written / (time.perf_counter() - started)
+
+
+def _copy_text(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--batch-concurrency", type=int, default=4)
+    parser.add_argument("--single-concurrency", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--gzip", action="store_true", help="gzip the batch bodies (compressed per request)")
+    args = parser.parse_args()
+
+    url = bench_database_url()
+    recreate_database(url)
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": devstack_value("REDIS_URL"),
+           "ENVIRONMENT": "production", "SECRET_KEY": "b" * 50, "PLATFORM_API_TOKEN": "p" * 32,
+           "ALLOWED_HOSTS": "localhost,127.0.0.1", "LOG_LEVEL": "WARNING", "GUNICORN_ACCESS_LOG": "",
+           "WEB_CONCURRENCY": str(args.workers), "INGEST_RATE_LIMIT_PER_SECOND": "1000000",
+           "DJANGO_SETTINGS_MODULE": "analytics_project.settings"}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    created = json.loads(subprocess.run(
+        [sys.executable, "manage.py", "create_tenant", "bench", "--json"], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True).stdout)
+    # Quota far above what the run sends.
+    subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                    "from apps.tenancy.models import Tenant; Tenant.objects.filter(slug='bench')"
+                    ".update(monthly_event_quota=10**12)"], cwd=ROOT, env=env, check=True)
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "analytics_project.wsgi:application"], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        time.sleep(1.5)
+        now = datetime.now(timezone.utc)
+        batches = [[make_event(b * 1000 + i, now) for i in range(1000)] for b in range(20)]
+        batch_bodies = [json.dumps({"batch": b, "sentAt": now.isoformat()}).encode() for b in batches]
+        singles = [json.dumps(make_event(i, now)).encode() for i in range(2000)]
+        key = created["write_key"]
+
+        # Warm-up: every worker connects and loads its code.
+        asyncio.run(load(port, key, "/v1/track", singles, False, args.workers * 2, 2))
+
+        pids = process_tree(server.pid)
+        cpu_before = cpu_seconds(pids)
+        started = time.perf_counter()
+        latencies, sent, errors = asyncio.run(
+            load(port, key, "/v1/batch", batch_bodies, args.gzip, args.batch_concurrency, args.seconds))
+        elapsed = time.perf_counter() - started
+        cpu_used = cpu_seconds(pids) - cpu_before
+        batch_rate = sent * 1000 / elapsed
+
+        single_started = time.perf_counter()
+        single_latencies, single_sent, single_errors = asyncio.run(
+            load(port, key, "/v1/track", singles, False, args.single_concurrency, args.seconds / 2))
+        single_rate = single_sent / (time.perf_counter() - single_started)
+
+        copy_rate = raw_copy_rate(url, created["schema_name"], batches, args.seconds / 2)
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)
+
+    print(f"gunicorn: {args.workers} sync workers; load from one asyncio process; {os.cpu_count()} cores shared")
+    print(f"batch ingestion (/v1/batch, 1,000 events{', gzip' if args.gzip else ''}, {args.batch_concurrency} "
+          f"connections, {args.seconds:.0f} s):")
+    print(f"  {batch_rate:,.0f} events/s over {sent} requests ({errors} non-200)")
+    print(f"  latency p50 {pct(latencies, 50):.1f} ms, p95 {pct(latencies, 95):.1f} ms, p99 {pct(latencies, 99):.1f} ms")
+    print(f"  server CPU: {cpu_used / (sent * 1000) * 1000:.3f} CPU-seconds per 1,000 events (gunicorn processes)")
+    print(f"raw COPY baseline (psycopg, same rows, same table, 1,000 rows per transaction): {copy_rate:,.0f} events/s")
+    print(f"  batch ingestion / raw COPY = {batch_rate / copy_rate:.0%}")
+    print(f"single events (/v1/track, {args.single_concurrency} connections, {args.seconds / 2:.0f} s):")
+    print(f"  {single_rate:,.0f} requests/s ({single_errors} non-200), p50 {pct(single_latencies, 50):.1f} ms, "
+          f"p99 {pct(single_latencies, 99):.1f} ms")
+
+
+if __name__ == "__main__":
+    main()
