@@ -55,6 +55,9 @@ def test_a_rolled_back_set_is_issued_again(acme):
 def test_provisioning_a_tenant_leaves_the_connection_where_the_backend_thinks(acme, make_tenant):
     connection.set_tenant(acme.tenant)
     assert current_schema() == "t_acme"
+    connection.set_schema_to_public()
     make_tenant("another")  # runs its own SET search_path internally
+    connection.set_schema_to_public()
+    assert current_schema() == "public"
     connection.set_tenant(acme.tenant)
     assert current_schema() == "t_acme"
