@@ -262,10 +262,15 @@ def main() -> None:
         cpu_used = cpu_seconds(pids) - cpu_before
         batch_rate = sent * 1000 / elapsed
 
+        pg_pids = [int(p) for p in subprocess.run(["pgrep", "-x", "postgres"], capture_output=True,
+                                                   text=True).stdout.split()]
+        before = (cpu_seconds(pids), cpu_seconds(pg_pids), time.process_time())
         single_started = time.perf_counter()
         single_latencies, single_sent, single_errors = asyncio.run(
             load(port, key, "/v1/track", singles, False, args.single_concurrency, args.seconds / 2))
         single_rate = single_sent / (time.perf_counter() - single_started)
+        single_cpu = [(after - b) / max(single_sent, 1) * 1000 for after, b in
+                      zip((cpu_seconds(pids), cpu_seconds(pg_pids), time.process_time()), before)]
 
         copy_rate = raw_copy_rate(url, created["schema_name"], batches, args.seconds / 2)
     finally:
@@ -283,6 +288,8 @@ def main() -> None:
     print(f"single events (/v1/track, {args.single_concurrency} connections, {args.seconds / 2:.0f} s):")
     print(f"  {single_rate:,.0f} requests/s ({single_errors} non-200), p50 {pct(single_latencies, 50):.1f} ms, "
           f"p99 {pct(single_latencies, 99):.1f} ms")
+    print(f"  CPU per request: gunicorn {single_cpu[0]:.2f} ms, PostgreSQL {single_cpu[1]:.2f} ms, "
+          f"load generator {single_cpu[2]:.2f} ms")
 
 
 if __name__ == "__main__":

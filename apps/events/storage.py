@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
+import psycopg
 from django.db import OperationalError, connection, transaction
 from psycopg.errors import DeadlockDetected, SerializationFailure
 
@@ -84,8 +85,10 @@ def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
     for attempt in range(3):
         try:
             return _write(rows, received_at)
-        except OperationalError as exc:
-            if attempt == 2 or not isinstance(exc.__cause__, (DeadlockDetected, SerializationFailure)):
+        except (OperationalError, DeadlockDetected, SerializationFailure) as exc:
+            # Django wraps the driver's error (OperationalError from ...); the raw cursor does not.
+            cause = exc if isinstance(exc, (DeadlockDetected, SerializationFailure)) else exc.__cause__
+            if attempt == 2 or not isinstance(cause, (DeadlockDetected, SerializationFailure)):
                 raise
             logger.warning("retrying an event write after a deadlock/serialization failure")
     return 0
@@ -94,13 +97,10 @@ def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
 def _write(rows: list[EventRow], received_at: datetime) -> int:
     identity_rows = [row for row in rows if row.merge_from or row.traits or row.traits_once]
     if len(rows) <= SMALL_BATCH and not identity_rows:
-        with connection.cursor() as cursor:
-            cursor.execute(INSERT_SQL, _params(rows, received_at))
-            return len(cursor.fetchall())
+        return len(_insert(rows, received_at))
     with transaction.atomic(), connection.cursor() as cursor:
         if len(rows) <= SMALL_BATCH:
-            cursor.execute(INSERT_SQL, _params(rows, received_at))
-            stored = {row[0] for row in cursor.fetchall()}
+            stored = set(_insert(rows, received_at))
             count = len(stored)
         else:
             fresh = _claim(cursor, rows, received_at)
@@ -121,6 +121,20 @@ def _write(rows: list[EventRow], received_at: datetime) -> int:
             if row.traits:
                 identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits)
     return count
+
+
+def _insert(rows: list[EventRow], received_at: datetime) -> list[str]:
+    """Run INSERT_SQL; returns the message ids stored.
+
+    On a server-binding psycopg cursor, not Django's client-binding one: parameters are sent
+    apart from the SQL (no quoting in Python) and psycopg prepares the statement on the
+    connection after a few runs, so PostgreSQL stops re-planning it. A prepared plan is re-planned
+    by PostgreSQL when search_path changes, so it never reads another tenant's tables."""
+    with connection.cursor():
+        pass  # connects, and sets the tenant's search_path
+    with psycopg.Cursor(connection.connection) as cursor:
+        cursor.execute(INSERT_SQL, _params(rows, received_at))
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _params(rows: list[EventRow], received_at: datetime) -> dict:
