@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import connection
 
 from apps.events import partitions
+from apps.tenancy.models import Tenant
 
 
 def events_tenant_setup() -> None:
@@ -14,7 +15,9 @@ def events_tenant_setup() -> None:
 
 def events_upkeep() -> dict[str, list[str]]:
     """In the current tenant schema: make partitions ahead, drop what is past the retention."""
-    tenant = connection.tenant
+    # The tenant's row (public schema) by the current schema: a task in schema_context only has
+    # a stand-in tenant object on the connection.
+    tenant = Tenant.objects.get(schema_name=connection.schema_name)
     made = partitions.partitions_ensure()
     dropped = partitions.partitions_drop_expired(retention_days=tenant.retention_days)
     return {"made": made, "dropped": dropped}
