@@ -11,6 +11,7 @@ Each event is checked on its own; a bad one is rejected with a reason and the re
 from __future__ import annotations
 
 import gzip
+import re
 import uuid
 import zlib
 from dataclasses import dataclass, field
@@ -126,12 +127,25 @@ def _id(value: Any, name: str) -> str | None:
 
 
 def _object(value: Any, name: str) -> dict[str, Any]:
+    """An object field. Its contents are checked once encoded (see _check_encoded)."""
     if value is None:
         return {}
     if not isinstance(value, dict):
         raise EventRejected(f"{name} must be an object.")
-    _check_tree(value, name)
     return value
+
+
+# A NUL in the JSON: `\u0000` preceded by an even number of backslashes (an odd number means the
+# text itself contained a backslash followed by "u0000").
+_ENCODED_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")
+
+
+def _check_encoded(encoded: bytes, value: Any, name: str) -> None:
+    """The fast path of _check_tree on the encoded JSON (C-speed scans); the slow walk runs only
+    when a scan finds something, to name the problem precisely."""
+    suspicious = b"\\u0000" in encoded and _ENCODED_NUL.search(encoded)
+    if suspicious or encoded.count(b"{") + encoded.count(b"[") > MAX_DEPTH:
+        _check_tree(value, name)
 
 
 def _check_tree(root: Any, name: str) -> None:
@@ -196,14 +210,17 @@ class Clock:
 
 
 def _finish(row: EventRow) -> EventRow:
-    """Encode the JSON columns once and enforce the per-event size limit."""
+    """Encode the JSON columns once, check their contents, and enforce the per-event size limit."""
     row.json_properties = _JSON_ENCODER.encode(row.properties)
+    _check_encoded(row.json_properties, row.properties, "properties")
     row.json_context = _JSON_ENCODER.encode(row.context)
+    _check_encoded(row.json_context, row.context, "context")
     size = len(row.json_properties) + len(row.json_context) + len(row.event) + len(row.distinct_id)
-    if row.traits:
-        size += len(_JSON_ENCODER.encode(row.traits))
-    if row.traits_once:
-        size += len(_JSON_ENCODER.encode(row.traits_once))
+    for name, traits in (("traits", row.traits), ("traits", row.traits_once)):
+        if traits:
+            encoded = _JSON_ENCODER.encode(traits)
+            _check_encoded(encoded, traits, name)
+            size += len(encoded)
     if size > settings.INGEST_MAX_EVENT_BYTES:
         raise EventRejected(f"The event is larger than {settings.INGEST_MAX_EVENT_BYTES} bytes.")
     return row

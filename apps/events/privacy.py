@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from django.db import connection, transaction
 from django.utils import timezone
@@ -66,3 +67,21 @@ def privacy_job_get(*, job_id: int) -> PrivacyJob:
     if job is None:
         raise NotFound(f"No privacy job {job_id}.", code="privacy_job_not_found")
     return job
+
+
+def privacy_jobs_repair(*, stuck_after_minutes: int = 60) -> int:
+    """Requeue jobs left pending (their task was lost) or running (their worker died) for longer
+    than `stuck_after_minutes`. A running job goes back to pending first, so the conditional
+    update in person_delete_run lets exactly one delivery take it. Returns the jobs requeued."""
+    from apps.events.tasks import person_delete
+
+    cutoff = timezone.now() - timedelta(minutes=stuck_after_minutes)
+    PrivacyJob.objects.filter(status=PrivacyJob.Status.RUNNING, requested_at__lt=cutoff).update(
+        status=PrivacyJob.Status.PENDING
+    )
+    job_ids = list(PrivacyJob.objects.filter(status=PrivacyJob.Status.PENDING, requested_at__lt=cutoff)
+                   .values_list("id", flat=True))
+    schema_name = connection.schema_name
+    for job_id in job_ids:
+        person_delete.apply_async(args=[job_id], headers={"_schema_name": schema_name})
+    return len(job_ids)

@@ -19,7 +19,7 @@ def events_upkeep_all() -> int:
 
 
 @shared_task(name="apps.events.tasks.events_upkeep", soft_time_limit=540, time_limit=600)
-def events_upkeep() -> dict[str, list[str]]:
+def events_upkeep() -> dict[str, object]:
     return services.events_upkeep()
 
 

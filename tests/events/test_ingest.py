@@ -334,3 +334,9 @@ def test_posthog_set_and_set_once(send, client, acme):
     ]})
     person = client.get("/api/v1/persons/d", **bearer(acme.secret_key)).json()
     assert person["traits"] == {"plan": "pro", "first_seen": "mon"}
+
+
+def test_the_text_backslash_u0000_is_not_a_nul(send, acme):
+    text = "C:\\u0000dir \\\\u0000"  # backslashes followed by "u0000": ordinary characters
+    assert send.post("/v1/track", {"userId": "u", "event": "e", "properties": {"path": text}}).status_code == 200
+    assert stored_events(acme.tenant)[0]["properties"] == {"path": text}

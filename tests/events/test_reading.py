@@ -128,3 +128,25 @@ def test_privacy_jobs_are_isolated(client, send, acme, globex):
     job_id = client.delete("/api/v1/persons/u", **bearer(acme.secret_key)).json()["id"]
     assert_error(client.get(f"/api/v1/privacy-jobs/{job_id}", **bearer(globex.secret_key)), 404,
                  "privacy_job_not_found")
+
+
+def test_a_stuck_privacy_job_is_requeued_and_runs_once(client, send, acme):
+    from datetime import timedelta
+
+    from django.utils import timezone
+    from django_tenants.utils import schema_context
+
+    from apps.events.privacy import privacy_jobs_repair
+
+    send.post("/v1/track", {"userId": "u", "event": "e"})
+    # The request's on_commit never fires inside the test transaction: the job stays pending, as
+    # if its task had been lost.
+    job_id = client.delete("/api/v1/persons/u", **bearer(acme.secret_key)).json()["id"]
+    with schema_context(acme.tenant.schema_name):
+        PrivacyJob.objects.filter(pk=job_id).update(status="running",
+                                                    requested_at=timezone.now() - timedelta(hours=2))
+        assert privacy_jobs_repair() == 1
+        job = PrivacyJob.objects.get(pk=job_id)
+        assert job.status == "succeeded" and job.events_deleted == 1
+        assert privacy_jobs_repair() == 0
+    assert stored_events(acme.tenant) == []
