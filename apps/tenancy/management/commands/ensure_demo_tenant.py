@@ -1,4 +1,5 @@
-"""Local development only (`make run`): the `demo` tenant, its keys, and admin/admin logins.
+"""Local development only (`make run`): the `demo` tenant with a month of sample events, its keys,
+and admin/admin logins.
 
 Idempotent. Keys are shown once and only hashed in the database, so the demo keys are kept in
 var/demo-keys.json and reused while they still work; otherwise new ones are issued.
@@ -11,6 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
+from apps.events.models import Event
+from apps.events.sample import sample_events_generate
 from apps.tenancy.models import ApiKey, Tenant
 from apps.tenancy.selectors import api_key_resolve
 from apps.tenancy.services import api_key_create, tenant_create
@@ -44,6 +47,8 @@ class Command(BaseCommand):
         self._ensure_admin()
         with schema_context(tenant.schema_name):
             self._ensure_admin()
+            if not Event.objects.exists():
+                sample_events_generate()
 
         result = {"slug": tenant.slug, **keys, "platform_token": settings.PLATFORM_API_TOKEN}
         self.stdout.write(json.dumps(result) if options["json"] else "\n".join(f"{k}: {v}" for k, v in result.items()))
