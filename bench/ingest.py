@@ -1,6 +1,6 @@
 """Ingestion throughput and latency, over HTTP, against gunicorn as in production.
 
-    .venv/bin/python bench/ingest.py [--seconds 20] [--batch-concurrency 4] [--single-concurrency 16]
+    .venv/bin/python bench/ingest.py [--seconds 20] [--workers 3] [--batch-concurrency 2] [--single-concurrency 8]
 
 1. Recreates its own database (`<name>_bench_ingest` on the `make run` / DATABASE_URL server),
    migrates it and creates one tenant.
@@ -205,9 +205,9 @@ def _copy_text(value: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--batch-concurrency", type=int, default=4)
-    parser.add_argument("--single-concurrency", type=int, default=16)
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--batch-concurrency", type=int, default=2)
+    parser.add_argument("--single-concurrency", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--gzip", action="store_true", help="gzip the batch bodies (compressed per request)")
     args = parser.parse_args()
 
@@ -277,7 +277,9 @@ def main() -> None:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
 
-    print(f"gunicorn: {args.workers} sync workers; load from one asyncio process; {os.cpu_count()} cores shared")
+    print(f"gunicorn: {args.workers} {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers x "
+          f"{os.environ.get('GUNICORN_THREADS', '1')} thread(s); load from one asyncio process; "
+          f"{os.cpu_count()} cores shared by server, PostgreSQL and load")
     print(f"batch ingestion (/v1/batch, 1,000 events{', gzip' if args.gzip else ''}, {args.batch_concurrency} "
           f"connections, {args.seconds:.0f} s):")
     print(f"  {batch_rate:,.0f} events/s over {sent} requests ({errors} non-200)")
