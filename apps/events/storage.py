@@ -65,6 +65,32 @@ SELECT message_id FROM stored
 """
 
 
+# INSERT_SQL for exactly one event, with scalar parameters (cheaper to send than 1-element arrays).
+INSERT_ONE_SQL = """
+WITH claimed AS (
+    INSERT INTO event_message_ids (message_id, received_at) VALUES (%(message_id)s::text, %(received_at)s)
+    ON CONFLICT DO NOTHING
+    RETURNING message_id
+), stored AS (
+    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id,
+                        session_id, message_id, properties, context)
+    SELECT %(ts)s::timestamptz, %(received_at)s, %(event_type)s::text, %(event)s::text, %(distinct_id)s::text,
+           %(user_id)s::text, %(anonymous_id)s::text, %(session_id)s::text, message_id,
+           %(properties)s::text::jsonb, %(context)s::text::jsonb
+    FROM claimed
+    RETURNING distinct_id, message_id
+), new_ids AS (
+    INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
+    SELECT distinct_id, nextval(pg_get_serial_sequence('persons', 'id')), %(received_at)s FROM stored
+    WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = stored.distinct_id)
+    ON CONFLICT DO NOTHING
+    RETURNING person_id
+), new_persons AS (
+    INSERT INTO persons (id, traits, created_at, updated_at)
+    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
+)
+SELECT message_id FROM stored
+"""
 SMALL_BATCH = 20
 COPY_SQL = (
     'COPY events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id, session_id, '
@@ -133,7 +159,17 @@ def _insert(rows: list[EventRow], received_at: datetime) -> list[str]:
     with connection.cursor():
         pass  # connects, and sets the tenant's search_path
     with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(INSERT_SQL, _params(rows, received_at))
+        if len(rows) == 1 and not rows[0].merge_from:
+            row = rows[0]
+            cursor.execute(INSERT_ONE_SQL, {
+                "ts": row.timestamp, "event_type": row.event_type, "event": row.event,
+                "distinct_id": row.distinct_id, "user_id": row.user_id, "anonymous_id": row.anonymous_id,
+                "session_id": row.session_id, "message_id": row.message_id,
+                "properties": row.json_properties.decode(), "context": row.json_context.decode(),
+                "received_at": received_at,
+            })
+        else:
+            cursor.execute(INSERT_SQL, _params(rows, received_at))
         return [row[0] for row in cursor.fetchall()]
 
 
