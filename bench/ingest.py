@@ -278,7 +278,7 @@ def main() -> None:
         server.wait(timeout=30)
 
     print(f"gunicorn: {args.workers} {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers x "
-          f"{os.environ.get('GUNICORN_THREADS', '1')} thread(s); load from one asyncio process; "
+          f"{os.environ.get('GUNICORN_THREADS', '2')} thread(s); load from one asyncio process; "
           f"{os.cpu_count()} cores shared by server, PostgreSQL and load")
     print(f"batch ingestion (/v1/batch, 1,000 events{', gzip' if args.gzip else ''}, {args.batch_concurrency} "
           f"connections, {args.seconds:.0f} s):")
