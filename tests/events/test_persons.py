@@ -75,3 +75,25 @@ def test_persons_are_isolated_between_tenants(send, client, acme, globex):
     assert_error(client.get("/api/v1/persons/shared-id", **bearer(globex.secret_key)), 404, "person_not_found")
     assert client.get("/api/v1/persons", **bearer(globex.secret_key)).json() == {"results": [], "next": None}
     assert client.get("/api/v1/events", **bearer(globex.secret_key)).json() == {"results": [], "next": None}
+
+
+def test_another_tenant_cannot_export_or_delete_a_person(send, client, acme, globex):
+    from django_tenants.utils import schema_context
+
+    from apps.events.models import PrivacyJob
+
+    send.post("/v1/identify", {"userId": "victim", "traits": {"email": "v@x.y"}})
+    assert_error(client.get("/api/v1/persons/victim/export", **bearer(globex.secret_key)), 404, "person_not_found")
+    assert_error(client.delete("/api/v1/persons/victim", **bearer(globex.secret_key)), 404, "person_not_found")
+    with schema_context(globex.tenant.schema_name):
+        assert PrivacyJob.objects.count() == 0
+    assert client.get("/api/v1/persons/victim", **bearer(acme.secret_key)).json()["traits"] == {"email": "v@x.y"}
+
+
+def test_a_write_key_sends_only_to_its_own_tenant(client, acme, globex):
+    from tests.events.conftest import Sender, stored_events
+
+    Sender(client, globex.write_key).post("/v1/track", {"userId": "u", "event": "globex-event",
+                                                        "writeKey": acme.write_key})
+    assert [e["event"] for e in stored_events(globex.tenant)] == ["globex-event"]
+    assert stored_events(acme.tenant) == []
