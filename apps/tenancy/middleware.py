@@ -80,15 +80,9 @@ class TenantRoutingMiddleware:
             connection.set_schema_to_public()
 
     def _route_by_key(self, request: HttpRequest, path: str) -> HttpResponse | None:
-        raw_key = credentials_from_request(request)
-        if raw_key is None and is_ingestion_path(path):
-            # Segment and PostHog clients may put the key in the body (writeKey / api_key): the
-            # ingestion view reads the body and calls enter_tenant_by_key itself. Until then the
-            # request is in no tenant's schema.
-            request.urlconf = TENANT_API_URLCONF
-            set_urlconf(TENANT_API_URLCONF)
-            return None
-        return enter_tenant_by_key(request, raw_key)
+        request.urlconf = TENANT_API_URLCONF
+        set_urlconf(TENANT_API_URLCONF)
+        return route_by_key(request)
 
     def _route_by_host(self, request: HttpRequest) -> HttpResponse | None:
         host = request.get_host().rsplit(":", 1)[0].lower()
@@ -101,6 +95,20 @@ class TenantRoutingMiddleware:
             return error_response(404, "tenant_not_found", "No tenant at this address.")
         _enter(request, domain.tenant, TENANT_CONSOLE_URLCONF)
         return None
+
+
+def route_by_key(request: HttpRequest) -> HttpResponse | None:
+    """For an API or ingestion path: enter the tenant of the request's key, or refuse (401/403).
+    Used by the middleware and by the ingestion fast path (apps.events.api.fastpath)."""
+    request.tenant = None
+    request.api_key = None
+    raw_key = credentials_from_request(request)
+    if raw_key is None and is_ingestion_path(request.path_info):
+        # Segment and PostHog clients may put the key in the body (writeKey / api_key): the
+        # ingestion view reads the body and calls enter_tenant_by_key itself. Until then the
+        # request is in no tenant's schema.
+        return None
+    return enter_tenant_by_key(request, raw_key)
 
 
 def enter_tenant_by_key(request: HttpRequest, raw_key: str | None) -> HttpResponse | None:
