@@ -195,16 +195,21 @@ class Clock:
     sent_at: datetime | None
     retention_days: int
 
+    def __post_init__(self) -> None:
+        # Computed once per request, not per event.
+        object.__setattr__(self, "latest", self.received_at + FUTURE_TOLERANCE)
+        object.__setattr__(self, "earliest", self.received_at - timedelta(days=self.retention_days))
+
     def event_time(self, timestamp: datetime | None, sent_at: datetime | None) -> datetime:
         """The corrected event time: timestamp + (received_at - sentAt) when sentAt is known."""
-        sent = sent_at or self.sent_at
         if timestamp is None:
             return self.received_at
+        sent = sent_at or self.sent_at
         if sent is not None:
             timestamp = timestamp + (self.received_at - sent)
-        if timestamp > self.received_at + FUTURE_TOLERANCE:
+        if timestamp > self.latest:
             raise EventRejected("timestamp is more than 24 hours in the future.")
-        if timestamp < self.received_at - timedelta(days=self.retention_days):
+        if timestamp < self.earliest:
             raise EventRejected(f"timestamp is older than the tenant's retention ({self.retention_days} days).")
         return timestamp
 
