@@ -340,3 +340,13 @@ def test_the_text_backslash_u0000_is_not_a_nul(send, acme):
     text = "C:\\u0000dir \\\\u0000"  # backslashes followed by "u0000": ordinary characters
     assert send.post("/v1/track", {"userId": "u", "event": "e", "properties": {"path": text}}).status_code == 200
     assert stored_events(acme.tenant)[0]["properties"] == {"path": text}
+
+
+def test_platform_usage_counts_this_months_events(send, client, acme, globex, platform_headers):
+    send.post("/v1/batch", {"batch": [{"type": "track", "userId": "u", "event": "e"}] * 3})
+    body = client.get("/platform/v1/tenants/acme/usage", **platform_headers).json()
+    assert body["tenant"] == "acme" and body["events"] == 3 and body["monthly_event_quota"] == 10_000_000
+    assert body["month"] == datetime.now(timezone.utc).strftime("%Y-%m")
+    assert client.get("/platform/v1/tenants/globex/usage", **platform_headers).json()["events"] == 0
+    assert_error(client.get("/platform/v1/tenants/acme/usage", HTTP_AUTHORIZATION=f"Bearer {acme.secret_key}"),
+                 401, "unauthenticated")

@@ -82,3 +82,26 @@ class TenantSelfApi(TenantApi):
     @extend_schema(responses=TenantSelfOutput, summary="The calling key's tenant")
     def get(self, request: Request) -> Response:
         return Response(TenantSelfOutput(request.user.tenant).data)
+
+
+class UsageOutput(serializers.Serializer):
+    tenant = serializers.CharField()
+    month = serializers.CharField(help_text="YYYY-MM, UTC")
+    events = serializers.IntegerField(allow_null=True, help_text="Events counted against the quota this month; "
+                                                                 "null when Redis is unreachable.")
+    monthly_event_quota = serializers.IntegerField()
+
+
+@extend_schema(tags=["platform"])
+class PlatformTenantUsageApi(PlatformApi):
+    @extend_schema(responses=UsageOutput, summary="A tenant's event usage this month")
+    def get(self, request: Request, slug: str) -> Response:
+        from datetime import datetime, timezone
+
+        from apps.events.limits import usage_get
+
+        tenant = selectors.tenant_get(slug=slug)
+        return Response(UsageOutput({
+            "tenant": tenant.slug, "month": f"{datetime.now(timezone.utc):%Y-%m}",
+            "events": usage_get(tenant_id=tenant.id), "monthly_event_quota": tenant.monthly_event_quota,
+        }).data)
