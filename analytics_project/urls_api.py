@@ -5,4 +5,5 @@ from django.urls import include, path
 urlpatterns = [
     path("", include("apps.tenancy.api.urls")),
     path("", include("apps.events.api.urls")),
+    path("", include("apps.insights.api.urls")),
 ]

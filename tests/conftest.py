@@ -11,6 +11,7 @@ import itertools
 from dataclasses import dataclass
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
@@ -74,3 +75,11 @@ def platform_headers(settings) -> dict[str, str]:  # noqa: ANN001
 def _public_schema_between_tests():  # noqa: PT004
     yield
     connection.set_schema_to_public()
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache():  # noqa: PT004
+    """Tests reuse schema names (t_acme) while Redis outlives their transactions: start each test with
+    an empty cache (the tests' own Redis database, never the running stack's)."""
+    cache.clear()
+    yield

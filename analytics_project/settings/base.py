@@ -68,6 +68,7 @@ TENANT_APPS = [
     "django.contrib.sessions",
     "django.contrib.admin",
     "apps.events",
+    "apps.insights",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -223,6 +224,11 @@ INGEST_RATE_LIMIT_PER_SECOND = env.int("INGEST_RATE_LIMIT_PER_SECOND", default=2
 EVENT_DEDUPE_DAYS = env.int("EVENT_DEDUPE_DAYS", default=30, minimum=1)
 # Monthly partitions are created this many months ahead.
 EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
+# Query engine: the most buckets one trends query may have; how long answers are cached (a range
+# reaching now is never served staler than QUERY_CACHE_TTL_NOW seconds).
+QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)
+QUERY_CACHE_TTL_NOW = env.int("QUERY_CACHE_TTL_NOW", default=60, minimum=0)
+QUERY_CACHE_TTL_PAST = env.int("QUERY_CACHE_TTL_PAST", default=86400, minimum=0)
 # Django refuses larger bodies before the ingestion views see them; leave room for their own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1024
 

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiExample, extend_schema
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import TenantApi
+from apps.insights.engine import query_run
+
+
+@extend_schema(tags=["insights"])
+class QueryApi(TenantApi):
+    @extend_schema(
+        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, summary="Run a query (trends, events)",
+        examples=[OpenApiExample("Daily signups and buyers", value={
+            "kind": "trends", "date_from": "-30d", "interval": "day",
+            "series": [{"event": "Signed Up"}, {"event": "Purchased", "math": "unique_persons"}],
+            "filters": [{"property": "plan", "operator": "eq", "value": "pro", "type": "person"}],
+        })],
+    )
+    def post(self, request: Request) -> Response:
+        return Response(query_run(data=request.data, tenant=request.user.tenant))

@@ -1,0 +1,107 @@
+"""The query engine's entry point: a JSON spec in, the answer of DESIGN §5 out, cached in Redis.
+
+Every consumer (the /api/v1/query endpoint, dashboards, reports, segments) calls `query_run`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import asdict
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.core.cache import cache
+from django.db import connection
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.timeranges import range_resolve, zone_get
+from apps.events import selectors as event_selectors
+from apps.insights.queries import trends
+from apps.insights.spec import EventsSpec, QuerySpec, TrendsSpec
+
+logger = logging.getLogger(__name__)
+_encode = msgspec.json.encode
+CACHE_VERSION = 1
+
+
+def spec_parse(data: Any) -> QuerySpec:
+    """Strict decoding; the error names the offending field (`$.series[0].math`)."""
+    if not isinstance(data, dict):
+        raise ValidationFailed("The query must be a JSON object.", details={"$": "not an object"})
+    try:
+        return msgspec.convert(data, QuerySpec)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        path = message.rsplit(" - at `", 1)[1].rstrip("`") if " - at `" in message else "$"
+        raise ValidationFailed(f"The query is not valid: {message}", details={path: message}) from None
+
+
+def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
+    """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
+    spec = spec_parse(data)
+    if spec.segment is not None:
+        # Segments (DESIGN §7) come with their own app; until then the filter cannot be honoured,
+        # and silently ignoring it would return wrong numbers.
+        raise ValidationFailed("Segment filters are not available yet.", details={"segment": spec.segment})
+    zone = zone_get(spec.timezone or tenant.timezone)
+    time_range = range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
+    key = _cache_key(spec, time_range)
+    if not spec.refresh:
+        hit = _cache_get(key)
+        if hit is not None:
+            return {**hit, "cached": True}
+    answer = _compute(spec, time_range)
+    answer["computed_at"] = datetime.now(timezone.utc).isoformat()
+    ttl = settings.QUERY_CACHE_TTL_NOW if time_range.touches_now else settings.QUERY_CACHE_TTL_PAST
+    _cache_set(key, answer, ttl)
+    return {**answer, "cached": False}
+
+
+def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
+    if isinstance(spec, TrendsSpec):
+        series = trends.run(spec, time_range)
+        return {"kind": "trends", "interval": spec.interval, "timezone": time_range.zone.key,
+                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
+                "series": [asdict(s) for s in series]}
+    assert isinstance(spec, EventsSpec)
+    from apps.events.api.serializers import EventOutput
+
+    events = event_selectors.event_list(event=spec.event, distinct_id=spec.distinct_id,
+                                        date_from=time_range.start, date_to=time_range.end)
+    if spec.filters:
+        raise ValidationFailed("The events kind takes event, distinct_id and the time range; use "
+                               "GET /api/v1/events for property filters.", details={"filters": "unsupported"})
+    rows = list(events.order_by("-timestamp", "-id")[: spec.limit])
+    return {"kind": "events", "timezone": time_range.zone.key, "date_from": time_range.start.isoformat(),
+            "date_to": time_range.end.isoformat(), "results": EventOutput(rows, many=True).data}
+
+
+def _cache_key(spec: QuerySpec, time_range: Any) -> str:
+    """The spec plus its resolved range to the minute: a relative range (`-7d`) asked within the
+    same minute shares an answer; a minute later it is another question. Answers for ranges that
+    reach now live QUERY_CACHE_TTL_NOW seconds, so they are never staler than that."""
+    normalized = msgspec.structs.replace(spec, refresh=False)
+    minute = "%Y-%m-%dT%H:%M"
+    digest = hashlib.sha256(
+        _encode(normalized) + time_range.start.strftime(minute).encode() + time_range.end.strftime(minute).encode()
+        + time_range.zone.key.encode()
+    ).hexdigest()
+    return f"query:v{CACHE_VERSION}:{connection.schema_name}:{digest}"
+
+
+def _cache_get(key: str) -> dict[str, Any] | None:
+    try:
+        return cache.get(key)
+    except Exception:  # noqa: BLE001 - a cache outage costs speed, not answers
+        logger.warning("query cache unavailable", exc_info=True)
+        return None
+
+
+def _cache_set(key: str, answer: dict[str, Any], ttl: int) -> None:
+    try:
+        cache.set(key, answer, ttl)
+    except Exception:  # noqa: BLE001
+        logger.warning("query cache unavailable", exc_info=True)

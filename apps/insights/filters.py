@@ -1,0 +1,74 @@
+"""Property filters compiled to SQL. Property names and values are always bound parameters; the
+operator picks a fragment from a fixed table. Event filters read `e.properties`, person filters
+`p.traits` (the person after identity merges).
+
+Semantics, per operator (value = the filter's value):
+- eq / neq: JSON equality (type-aware: "5" is not 5; 5 equals 5.0). A missing property is not equal.
+- gt / gte / lt / lte: numeric comparison; only numeric values match.
+- contains / not_contains: case-insensitive substring of the text value; a missing property does
+  not contain anything.
+- in / not_in: JSON equality with any of the listed values.
+- is_set / is_not_set: whether the key is present (a JSON null counts as set).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from apps.core.exceptions import ValidationFailed
+from apps.insights.spec import PropertyFilter
+
+_encode = msgspec.json.encode
+_COLUMNS = {"event": "e.properties", "person": "p.traits"}
+_NUMERIC = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
+
+
+def _json(value: Any) -> str:
+    return _encode(value).decode()
+
+
+def filter_sql(f: PropertyFilter, field: str) -> tuple[str, list[Any]]:
+    column = _COLUMNS[f.type]
+    op, value, key = f.operator, f.value, f.property
+    listed = isinstance(value, list)
+    if op in ("in", "not_in"):
+        if not listed or not value:
+            raise ValidationFailed(f"{op} needs a non-empty list.", details={field: value})
+        values = [_json(v) for v in value]
+        if op == "in":
+            return f"(({column} -> %s) = ANY(%s::jsonb[]))", [key, values]
+        return f"(NOT COALESCE(({column} -> %s) = ANY(%s::jsonb[]), false))", [key, values]
+    if listed:
+        raise ValidationFailed(f"{op} takes a single value, not a list.", details={field: value})
+    if op == "eq":
+        return f"(({column} -> %s) = %s::jsonb)", [key, _json(value)]
+    if op == "neq":
+        return f"(({column} -> %s) IS DISTINCT FROM %s::jsonb)", [key, _json(value)]
+    if op in _NUMERIC:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValidationFailed(f"{op} needs a number.", details={field: value})
+        return (f"((CASE WHEN jsonb_typeof({column} -> %s) = 'number' THEN ({column} ->> %s)::numeric END) "
+                f"{_NUMERIC[op]} %s)", [key, key, value])
+    if op in ("contains", "not_contains"):
+        if not isinstance(value, str) or not value:
+            raise ValidationFailed(f"{op} needs a non-empty string.", details={field: value})
+        found = f"(strpos(lower({column} ->> %s), lower(%s)) > 0)"
+        return (found if op == "contains" else f"(NOT COALESCE({found}, false))"), [key, value]
+    if op == "is_set":
+        return f"COALESCE({column} ? %s, false)", [key]
+    if op == "is_not_set":
+        return f"(NOT COALESCE({column} ? %s, false))", [key]
+    raise ValidationFailed(f"Unknown operator {op!r}.", details={field: op})  # unreachable: the spec allow-lists
+
+
+def filters_sql(filters: list[PropertyFilter], field: str) -> tuple[str, list[Any], bool]:
+    """AND of the filters, its parameters, and whether the person (p) must be joined."""
+    parts, params, needs_person = [], [], False
+    for index, f in enumerate(filters):
+        sql, values = filter_sql(f, f"{field}[{index}]")
+        parts.append(sql)
+        params.extend(values)
+        needs_person |= f.type == "person"
+    return (" AND ".join(parts) or "true"), params, needs_person

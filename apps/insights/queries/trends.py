@@ -1,0 +1,191 @@
+"""Trends: how often an event happened per time bucket (DESIGN §5).
+
+Semantics, in order:
+1. Range: events with date_from <= timestamp < date_to (half-open).
+2. Buckets: calendar periods (minute, hour, day, week from Monday, month) in the query's time zone,
+   from the one holding date_from to the last one starting before date_to. Every bucket is present.
+   An event belongs to the bucket holding its local time (so a DST day has 23 or 25 hours).
+3. Persons: an event's person is the person owning its distinct_id after identity merges.
+4. Filters: the query's filters and the series' filters, all of them (AND); event filters read the
+   event's properties, person filters the person's traits.
+5. Math per bucket: `total` = events; `unique_persons` = distinct persons; `sum|avg|min|max` of a
+   numeric property (events whose property is not a JSON number are ignored); `p50|p90|p95|p99` =
+   percentile with linear interpolation (percentile_cont). Empty buckets: 0 for total,
+   unique_persons and sum; null for the others.
+6. `total` of a series: the same math over the whole range (not the sum of the buckets, except for
+   total and sum where they agree).
+7. Breakdown (optional): by one event property or person trait (its text value; missing = null).
+   The `limit` values with the most events in the range (ties: by value, bytewise) each get a series; all the other values
+   are merged into one series whose breakdown_value is "$other" (its unique persons and
+   percentiles are computed over the merged events, not added up).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from dateutil.relativedelta import relativedelta
+from django.conf import settings
+from django.db import connection
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.timeranges import TimeRange
+from apps.insights.filters import filters_sql
+from apps.insights.spec import PropertyFilter, Series, TrendsSpec
+
+OTHER = "$other"
+_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": relativedelta(days=1),
+         "week": relativedelta(weeks=1), "month": relativedelta(months=1)}
+_AGGREGATE = {
+    "total": "count(*)",
+    "unique_persons": "count(DISTINCT person)",
+    "sum": "sum(value)",
+    "avg": "avg(value)",
+    "min": "min(value)",
+    "max": "max(value)",
+    "p50": "percentile_cont(0.5) WITHIN GROUP (ORDER BY value)",
+    "p90": "percentile_cont(0.9) WITHIN GROUP (ORDER BY value)",
+    "p95": "percentile_cont(0.95) WITHIN GROUP (ORDER BY value)",
+    "p99": "percentile_cont(0.99) WITHIN GROUP (ORDER BY value)",
+}
+_ZERO_WHEN_EMPTY = {"total", "unique_persons", "sum"}
+
+
+@dataclass(frozen=True)
+class SeriesResult:
+    event: str
+    math: str
+    breakdown_value: str | None
+    buckets: list[str]
+    values: list[float | int | None]
+    total: float | int | None
+
+
+def _truncate(local: datetime, interval: str) -> datetime:
+    if interval == "minute":
+        return local.replace(second=0, microsecond=0)
+    if interval == "hour":
+        return local.replace(minute=0, second=0, microsecond=0)
+    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    if interval == "day":
+        return day
+    if interval == "week":
+        return day - timedelta(days=day.weekday())
+    return day.replace(day=1)
+
+
+def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
+    """Naive local bucket starts, as PostgreSQL's date_trunc(interval, ts AT TIME ZONE zone) yields."""
+    zone = time_range.zone
+    current = _truncate(time_range.start.astimezone(zone).replace(tzinfo=None), interval)
+    starts = []
+    while current.replace(tzinfo=zone).astimezone(time_range.end.tzinfo) < time_range.end:
+        starts.append(current)
+        if len(starts) > settings.QUERY_MAX_BUCKETS:
+            raise ValidationFailed(
+                f"The range holds more than {settings.QUERY_MAX_BUCKETS} {interval} buckets; use a coarser interval "
+                "or a shorter range.", details={"interval": interval})
+        current = current + _STEP[interval]
+    return starts
+
+
+def _number(value: Any) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, int):
+        return value
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number
+
+
+def run(spec: TrendsSpec, time_range: TimeRange) -> list[SeriesResult]:
+    starts = bucket_starts(time_range, spec.interval)
+    labels = [start.replace(tzinfo=time_range.zone).isoformat() for start in starts]
+    results: list[SeriesResult] = []
+    for index, series in enumerate(spec.series):
+        if series.math not in ("total", "unique_persons") and not series.property:
+            raise ValidationFailed(f"math {series.math!r} needs a numeric `property`.",
+                                   details={f"series[{index}].property": None})
+        results.extend(_series(spec, series, index, time_range, starts, labels))
+    return results
+
+
+def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange, starts: list[datetime],
+            labels: list[str]) -> list[SeriesResult]:
+    filters: list[PropertyFilter] = [*spec.filters, *series.filters]
+    where, params, needs_person = filters_sql(filters, "filters")
+    breakdown = spec.breakdown
+    breakdown_column = None
+    if breakdown is not None:
+        breakdown_column = "e.properties" if breakdown.type == "event" else "p.traits"
+        needs_person |= breakdown.type == "person"
+    value_sql, value_params = "NULL::double precision", []
+    if series.property:
+        value_sql = ("CASE WHEN jsonb_typeof(e.properties -> %s) = 'number' "
+                     "THEN (e.properties ->> %s)::double precision END")
+        value_params = [series.property, series.property]
+    breakdown_sql, breakdown_params = "NULL::text", []
+    if breakdown_column:
+        breakdown_sql, breakdown_params = f"({breakdown_column} ->> %s)", [breakdown.property]
+    person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    scoped = f"""
+        SELECT date_trunc(%s, e."timestamp" AT TIME ZONE %s) AS bucket,
+               COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person,
+               {value_sql} AS value,
+               {breakdown_sql} AS breakdown
+        FROM events e
+        LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+        {person_join}
+        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where}
+    """
+    scoped_params = [spec.interval, time_range.zone.key, *value_params, *breakdown_params, series.event,
+                     time_range.start, time_range.end, *params]
+    aggregate = _AGGREGATE[series.math]
+
+    with connection.cursor() as cursor:
+        group_sql, group_params = "NULL::text", []
+        if breakdown is not None:
+            cursor.execute(
+                f"SELECT breakdown, count(*) AS n FROM ({scoped}) s GROUP BY breakdown "
+                "ORDER BY n DESC, breakdown COLLATE \"C\" NULLS LAST LIMIT %s",
+                [*scoped_params, breakdown.limit + 1],
+            )
+            ranked = [row[0] for row in cursor.fetchall()]
+            top = ranked[: breakdown.limit]
+            has_other = len(ranked) > breakdown.limit
+            top_values = [value for value in top if value is not None]
+            null_in_top = any(value is None for value in top)
+            group_sql = ("CASE WHEN breakdown IS NULL THEN (CASE WHEN %s THEN NULL ELSE %s END) "
+                         "WHEN breakdown = ANY(%s::text[]) THEN breakdown ELSE %s END")
+            group_params = [null_in_top, OTHER, top_values, OTHER]
+            groups: list[str | None] = top + ([OTHER] if has_other else [])
+        else:
+            groups = [None]
+        cursor.execute(
+            f"""
+            SELECT grp, bucket, {aggregate}, GROUPING(bucket) AS whole
+            FROM (SELECT s.*, {group_sql} AS grp FROM ({scoped}) s) g
+            GROUP BY GROUPING SETS ((grp, bucket), (grp))
+            """,
+            [*group_params, *scoped_params],
+        )
+        rows = cursor.fetchall()
+
+    per_group: dict[str | None, dict[datetime, Any]] = {group: {} for group in groups}
+    totals: dict[str | None, Any] = {}
+    for group, bucket, value, whole in rows:
+        if whole:
+            totals[group] = value
+        else:
+            per_group.setdefault(group, {})[bucket] = value
+    empty = 0 if series.math in _ZERO_WHEN_EMPTY else None
+    return [
+        SeriesResult(
+            event=series.event, math=series.math, breakdown_value=group, buckets=labels,
+            values=[_number(per_group[group].get(start, empty)) for start in starts],
+            total=_number(totals.get(group, empty)),
+        )
+        for group in groups
+    ]

@@ -1,0 +1,60 @@
+"""The query spec (DESIGN §5), decoded strictly: unknown fields, wrong types and out-of-range values
+are refused with the path of the offending field."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+import msgspec
+
+Interval = Literal["minute", "hour", "day", "week", "month"]
+Operator = Literal["eq", "neq", "gt", "gte", "lt", "lte", "contains", "not_contains", "in", "not_in", "is_set",
+                   "is_not_set"]
+Math = Literal["total", "unique_persons", "sum", "avg", "min", "max", "p50", "p90", "p95", "p99"]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+Scalar = Union[str, int, float, bool, None]
+
+
+class PropertyFilter(msgspec.Struct, forbid_unknown_fields=True):
+    property: Name
+    operator: Operator
+    value: Union[Scalar, list[Scalar]] = None
+    # `event`: the event's properties; `person`: the person's traits.
+    type: Literal["event", "person"] = "event"
+
+
+class Series(msgspec.Struct, forbid_unknown_fields=True):
+    event: Name
+    math: Math = "total"
+    property: Name | None = None  # the numeric property for sum/avg/min/max/pXX
+    filters: list[PropertyFilter] = []
+
+
+class Breakdown(msgspec.Struct, forbid_unknown_fields=True):
+    property: Name
+    type: Literal["event", "person"] = "event"
+    limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+
+
+class Common(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", kw_only=True):
+    date_from: str | None = None
+    date_to: str | None = None
+    timezone: str | None = None
+    filters: list[PropertyFilter] = []
+    segment: str | None = None
+    refresh: bool = False
+
+
+class TrendsSpec(Common, tag="trends"):
+    series: Annotated[list[Series], msgspec.Meta(min_length=1, max_length=10)]
+    interval: Interval = "day"
+    breakdown: Breakdown | None = None
+
+
+class EventsSpec(Common, tag="events"):
+    event: Name | None = None
+    distinct_id: Name | None = None
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+QuerySpec = Union[TrendsSpec, EventsSpec]
