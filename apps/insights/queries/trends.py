@@ -41,7 +41,7 @@ _STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": rela
 _AGGREGATE = {
     "total": "count(*)",
     "unique_persons": "count(DISTINCT person)",
-    "sum": "sum(value)",
+    "sum": "coalesce(sum(value), 0)",
     "avg": "avg(value)",
     "min": "min(value)",
     "max": "max(value)",
