@@ -51,10 +51,17 @@ class TrendsSpec(Common, tag="trends"):
     breakdown: Breakdown | None = None
 
 
+class RetentionSpec(Common, tag="retention"):
+    start_event: Name
+    return_event: Name
+    period: Literal["day", "week", "month"] = "week"
+    periods: Annotated[int, msgspec.Meta(ge=1, le=104)] = 8
+
+
 class EventsSpec(Common, tag="events"):
     event: Name | None = None
     distinct_id: Name | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-QuerySpec = Union[TrendsSpec, EventsSpec]
+QuerySpec = Union[TrendsSpec, RetentionSpec, EventsSpec]
