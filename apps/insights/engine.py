@@ -19,8 +19,8 @@ from django.db import connection
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import range_resolve, zone_get
 from apps.events import selectors as event_selectors
-from apps.insights.queries import retention, trends
-from apps.insights.spec import EventsSpec, QuerySpec, RetentionSpec, TrendsSpec
+from apps.insights.queries import funnel, retention, trends
+from apps.insights.spec import EventsSpec, FunnelSpec, QuerySpec, RetentionSpec, TrendsSpec
 
 logger = logging.getLogger(__name__)
 _encode = msgspec.json.encode
@@ -66,6 +66,10 @@ def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
         return {"kind": "trends", "interval": spec.interval, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
                 "series": [asdict(s) for s in series]}
+    if isinstance(spec, FunnelSpec):
+        return {"kind": "funnel", "window": spec.window, "timezone": time_range.zone.key,
+                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
+                "steps": funnel.run(spec, time_range)}
     if isinstance(spec, RetentionSpec):
         return {"kind": "retention", "period": spec.period, "periods": spec.periods, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),

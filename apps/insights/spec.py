@@ -51,6 +51,24 @@ class TrendsSpec(Common, tag="trends"):
     breakdown: Breakdown | None = None
 
 
+class FunnelStep(msgspec.Struct, forbid_unknown_fields=True):
+    event: Name
+    filters: list[PropertyFilter] = []
+
+
+_WINDOW_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class FunnelSpec(Common, tag="funnel"):
+    steps: Annotated[list[FunnelStep], msgspec.Meta(min_length=2, max_length=10)]
+    # How long after the entry the last step may happen: a number and a unit (s, m, h, d, w).
+    window: Annotated[str, msgspec.Meta(pattern=r"^[1-9][0-9]{0,4}[smhdw]$")] = "14d"
+
+    @property
+    def window_seconds(self) -> int:
+        return int(self.window[:-1]) * _WINDOW_UNITS[self.window[-1]]
+
+
 class RetentionSpec(Common, tag="retention"):
     start_event: Name
     return_event: Name
@@ -64,4 +82,4 @@ class EventsSpec(Common, tag="events"):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-QuerySpec = Union[TrendsSpec, RetentionSpec, EventsSpec]
+QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec]

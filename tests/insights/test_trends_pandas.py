@@ -73,8 +73,8 @@ def dataset(acme):  # noqa: ANN001, ANN201
         for start in range(0, len(messages), 500):
             events_write(rows=[parse_segment(m, clock) for m in messages[start:start + 500]], received_at=now)
         with connection.cursor() as cursor:
-            cursor.execute('SELECT "timestamp", event, distinct_id, properties::text FROM events')
-            events = pd.DataFrame(cursor.fetchall(), columns=["timestamp", "event", "distinct_id", "properties"])
+            cursor.execute('SELECT id, "timestamp", event, distinct_id, properties::text FROM events')
+            events = pd.DataFrame(cursor.fetchall(), columns=["id", "timestamp", "event", "distinct_id", "properties"])
             cursor.execute("SELECT distinct_id, person_id FROM person_distinct_ids")
             owners = dict(cursor.fetchall())
             cursor.execute("SELECT id, traits::text FROM persons")
