@@ -42,10 +42,8 @@ def spec_parse(data: Any) -> QuerySpec:
 def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
     spec = spec_parse(data)
-    if spec.segment is not None:
-        # Segments (DESIGN §7) come with their own app; until then the filter cannot be honoured,
-        # and silently ignoring it would return wrong numbers.
-        raise ValidationFailed("Segment filters are not available yet.", details={"segment": spec.segment})
+    if spec.segment is not None and isinstance(spec, EventsSpec):
+        raise ValidationFailed("The events kind takes no segment.", details={"segment": spec.segment})
     zone = zone_get(spec.timezone or tenant.timezone)
     time_range = range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
     key = _cache_key(spec, time_range)

@@ -167,3 +167,23 @@ def test_events_kind(query, acme):
                          {"type": "track", "userId": "v", "event": "F", "timestamp": "2026-11-02T11:00:00Z"}])
     body = query({"kind": "events", "date_from": "2026-11-01", "date_to": "2026-11-04", "event": "E"}).json()
     assert [e["distinct_id"] for e in body["results"]] == ["u"]
+
+
+def test_a_segment_keeps_only_its_persons_through_the_resolver_interface(query, acme):
+    from apps.insights import segments
+
+    ingest(acme.tenant, [{"type": "track", "userId": u, "event": "E", "timestamp": "2026-11-02T10:00:00Z"}
+                         for u in ("in-1", "in-2", "out")])
+    previous = segments._resolver
+    segments.segment_resolver_register(
+        lambda key: ("pdi.person_id IN (SELECT person_id FROM person_distinct_ids WHERE distinct_id LIKE %s)",
+                     ["in-%"]) if key == "insiders" else None)
+    try:
+        body = query(trends([{"event": "E"}], segment="insiders")).json()
+        assert body["series"][0]["total"] == 2
+        funnel = query({"kind": "funnel", "date_from": "2026-11-01", "date_to": "2026-11-04", "segment": "insiders",
+                        "steps": [{"event": "E"}, {"event": "E"}]}).json()
+        assert funnel["steps"][0]["count"] == 2
+        assert_error(query(trends([{"event": "E"}], segment="nobody")), 400, "invalid")
+    finally:
+        segments._resolver = previous

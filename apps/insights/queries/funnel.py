@@ -25,11 +25,13 @@ from django.db import connection
 
 from apps.core.timeranges import TimeRange
 from apps.insights.filters import filters_sql
+from apps.insights.segments import segment_condition
 from apps.insights.spec import FunnelSpec
 
 
 def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     steps = spec.steps
+    segment_sql, segment_params = segment_condition(spec.segment)
     ctes, params = [], []
     for index, step in enumerate(steps, 1):
         where, where_params, needs_person = filters_sql([*spec.filters, *step.filters], f"steps[{index - 1}].filters")
@@ -43,9 +45,9 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
             FROM events e
             LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
             {person_join}
-            WHERE e.event = %s {bounds} AND {where}
+            WHERE e.event = %s {bounds} AND {where} AND {segment_sql}
         )""")
-        params.extend([step.event, *bound_params, *where_params])
+        params.extend([step.event, *bound_params, *where_params, *segment_params])
     laterals, selects = [], ["step1.person", "step1.ts AS t1", "step1.id AS id1"]
     for k in range(2, len(steps) + 1):
         previous = "step1" if k == 2 else f"m{k - 1}"

@@ -23,6 +23,7 @@ from django.db import connection
 
 from apps.core.timeranges import TimeRange
 from apps.insights.filters import filters_sql
+from apps.insights.segments import segment_condition
 from apps.insights.queries.trends import bucket_starts
 from apps.insights.spec import RetentionSpec
 
@@ -39,13 +40,14 @@ _PERIODS_BETWEEN = {
 def run(spec: RetentionSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     starts = bucket_starts(time_range, spec.period)
     where, params, needs_person = filters_sql(spec.filters, "filters")
+    segment_sql, segment_params = segment_condition(spec.segment)
     person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
     events_of = f"""
         SELECT COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person, e."timestamp" AS ts
         FROM events e
         LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
         {person_join}
-        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where}
+        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
     # Returns are looked for up to N periods after the last cohort's period.
     horizon = (starts[-1] + _STEP[spec.period] * (spec.periods + 1)).replace(tzinfo=time_range.zone) \
@@ -67,9 +69,9 @@ def run(spec: RetentionSpec, time_range: TimeRange) -> list[dict[str, Any]]:
         SELECT cohort, 0, count(*) FROM cohorts GROUP BY 1
     """
     query_params = [
-        spec.start_event, time_range.start, time_range.end, *params,
+        spec.start_event, time_range.start, time_range.end, *params, *segment_params,
         spec.period, zone, spec.period, zone,
-        spec.return_event, time_range.start, horizon, *params,
+        spec.return_event, time_range.start, horizon, *params, *segment_params,
     ]
     with connection.cursor() as cursor:
         cursor.execute(sql, query_params)

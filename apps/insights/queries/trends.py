@@ -7,7 +7,7 @@ Semantics, in order:
    An event belongs to the bucket holding its local time (so a DST day has 23 or 25 hours).
 3. Persons: an event's person is the person owning its distinct_id after identity merges.
 4. Filters: the query's filters and the series' filters, all of them (AND); event filters read the
-   event's properties, person filters the person's traits.
+   event's properties, person filters the person's traits; `segment` keeps the segment's persons.
 5. Math per bucket: `total` = events; `unique_persons` = distinct persons; `sum|avg|min|max` of a
    numeric property (events whose property is not a JSON number are ignored); `p50|p90|p95|p99` =
    percentile with linear interpolation (percentile_cont). Empty buckets: 0 for total,
@@ -33,6 +33,7 @@ from django.db import connection
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
 from apps.insights.filters import filters_sql
+from apps.insights.segments import segment_condition
 from apps.insights.spec import PropertyFilter, Series, TrendsSpec
 
 OTHER = "$other"
@@ -116,6 +117,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
             labels: list[str]) -> list[SeriesResult]:
     filters: list[PropertyFilter] = [*spec.filters, *series.filters]
     where, params, needs_person = filters_sql(filters, "filters")
+    segment_sql, segment_params = segment_condition(spec.segment)
     breakdown = spec.breakdown
     breakdown_column = None
     if breakdown is not None:
@@ -138,10 +140,10 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         FROM events e
         LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
         {person_join}
-        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where}
+        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
     scoped_params = [spec.interval, time_range.zone.key, *value_params, *breakdown_params, series.event,
-                     time_range.start, time_range.end, *params]
+                     time_range.start, time_range.end, *params, *segment_params]
     aggregate = _AGGREGATE[series.math]
 
     with connection.cursor() as cursor:
