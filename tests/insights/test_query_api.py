@@ -119,7 +119,7 @@ def test_invalid_specs_are_400_naming_the_field(query, acme, spec, field):
 
 @pytest.mark.parametrize("name, value", [
     ("it's", "O'Brien"), ("a\\b", "back\\slash"), ("100%", "50%_off"), ("ünï", "日本語"),
-    ("x') OR 1=1; --", "'); DROP TABLE events; --"), ("$set", {"nested": "no"} if False else "$x"),
+    ("x') OR 1=1; --", "'); DROP TABLE events; --"), ("$set", "$x"),
 ])
 def test_hostile_property_names_and_values_are_data_not_sql(query, acme, name, value):
     ingest(acme.tenant, [
