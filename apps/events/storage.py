@@ -23,6 +23,15 @@ from apps.events.ingestion import EventRow
 
 logger = logging.getLogger(__name__)
 
+# The end of both statements below: persons for the distinct ids `new_ids` claimed, and the answer.
+_NEW_PERSONS = """
+), new_persons AS (
+    INSERT INTO persons (id, traits, created_at, updated_at)
+    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
+)
+SELECT message_id FROM stored
+"""
+
 # One statement, one round trip: claim the message ids, insert the new events, give new distinct
 # ids their persons. Data-modifying CTEs all run on one snapshot, in statement order.
 INSERT_SQL = """
@@ -58,12 +67,7 @@ WITH input AS (
     ORDER BY d
     ON CONFLICT DO NOTHING
     RETURNING person_id
-), new_persons AS (
-    INSERT INTO persons (id, traits, created_at, updated_at)
-    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
-)
-SELECT message_id FROM stored
-"""
+""" + _NEW_PERSONS
 
 
 # INSERT_SQL for exactly one event, with scalar parameters (cheaper to send than 1-element arrays).
@@ -86,12 +90,8 @@ WITH claimed AS (
     WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = stored.distinct_id)
     ON CONFLICT DO NOTHING
     RETURNING person_id
-), new_persons AS (
-    INSERT INTO persons (id, traits, created_at, updated_at)
-    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
-)
-SELECT message_id FROM stored
-"""
+""" + _NEW_PERSONS
+
 SMALL_BATCH = 20
 # Binary COPY: no text escaping, and the JSON already encoded during validation goes through as is.
 COPY_SQL = (
@@ -159,8 +159,8 @@ def _insert(rows: list[EventRow], received_at: datetime) -> list[str]:
     apart from the SQL (no quoting in Python) and psycopg prepares the statement on the
     connection after a few runs, so PostgreSQL stops re-planning it. A prepared plan is re-planned
     by PostgreSQL when search_path changes, so it never reads another tenant's tables."""
-    with connection.cursor():
-        pass  # connects, and sets the tenant's search_path
+    # Django's cursor() connects and has django-tenants set the tenant's search_path.
+    connection.cursor().close()
     with psycopg.Cursor(connection.connection) as cursor:
         if len(rows) == 1 and not rows[0].merge_from:
             row = rows[0]
