@@ -69,6 +69,24 @@ def test_repeated_steps_need_different_rows_and_filters_apply_per_step(client, a
     assert [s["count"] for s in body["steps"]] == [2, 1]
 
 
+def test_events_at_the_same_instant_are_ordered_by_row(client, acme):
+    ingest(acme.tenant, [
+        # a: B stored before A, both at 10:00: B is at or after A and another row, so it matches.
+        {"type": "track", "userId": "a", "event": "B", "timestamp": "2026-10-02T10:00:00Z"},
+        {"type": "track", "userId": "a", "event": "A", "timestamp": "2026-10-02T10:00:00Z"},
+        # b: two A rows at one instant make a two-step A -> A funnel; a lone A does not.
+        {"type": "track", "userId": "b", "event": "A", "timestamp": "2026-10-03T10:00:00Z"},
+        {"type": "track", "userId": "b", "event": "A", "timestamp": "2026-10-03T10:00:00Z"},
+        {"type": "track", "userId": "c", "event": "A", "timestamp": "2026-10-03T10:00:00Z"},
+    ])
+    body = funnel(client, acme, ["A", "B"]).json()
+    assert [s["count"] for s in body["steps"]] == [3, 1]
+    assert body["steps"][1]["median_seconds_from_previous"] == 0
+    assert [s["count"] for s in funnel(client, acme, ["A", "A"]).json()["steps"]] == [3, 1]
+    # Step 3 only has to differ from step 2's row: b's first A (same instant) matches it again.
+    assert [s["count"] for s in funnel(client, acme, ["A", "A", "A"]).json()["steps"]] == [3, 1, 1]
+
+
 def test_funnel_validation(client, acme):
     assert "$.steps" in assert_error(funnel(client, acme, ["A"]), 400, "invalid")["details"]
     assert "$.steps" in assert_error(funnel(client, acme, ["A"] * 11), 400, "invalid")["details"]

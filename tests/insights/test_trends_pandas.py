@@ -55,6 +55,8 @@ def generate(seed: int) -> list[dict]:
             ids = {"userId": user} if user and at > identified_at else {"anonymousId": anon}
             messages.append({"type": "track", "event": rng.choice(EVENTS), "properties": properties,
                              "timestamp": at.isoformat(), **ids})
+            if rng.random() < 0.15:  # another event at the very same instant: ties are ordered by id
+                messages.append({**messages[-1], "event": rng.choice(EVENTS)})
         if user:
             messages.append({"type": "identify", "userId": user, "anonymousId": anon,
                              "traits": {"plan": rng.choice(PLANS), "seats": rng.randint(1, 20)},

@@ -8,7 +8,8 @@ Semantics, in order:
 4. Matching, from one entry at t1: step k is the earliest (by timestamp, then id) step-k event whose
    timestamp is at or after the step k-1 match, that is not the step k-1 match's own row, and whose
    timestamp is at most t1 + window. Matching stops at the first step with no such event. Steps may
-   fall after date_to, inside the window.
+   fall after date_to, inside the window. Only the previous match's row is excluded: with equal
+   timestamps a row may serve two non-adjacent steps (A, A, A over two A rows at one instant).
 5. A person counts once, with the entry that reaches the furthest step; ties go to the earliest entry.
 6. Per step k: count = persons reaching it; conversion_from_start = count_k / count_1;
    conversion_from_previous = count_k / count_(k-1) (step 1: both 1.0 when anyone entered; a division
@@ -30,35 +31,50 @@ from apps.insights.spec import FunnelSpec
 
 
 def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
+    """One pass over the steps' events, sorted once per person, latest first.
+
+    Every row gets a global position `g` in the order (person, timestamp DESC, id DESC), so a larger
+    g is an earlier row of the same person. For each row r and step k >= 2, `next_k` is the position
+    of the row step 4 would match after r:
+    - `peer_k`: the earliest step-k row with r's timestamp (its peer group); when it comes before r
+      (a smaller id, so a larger g), it is the match: same timestamp, a different row;
+    - otherwise `later_k`: the earliest step-k row after r in (timestamp, id) order.
+    Both are window aggregates whose frames only grow (rows before r in the sort) or are the small
+    peer group, so the whole pass is one sort plus linear scans. The chain entry -> m2 -> m3 ...
+    follows the positions with equality joins, checking the window at each step."""
     steps = spec.steps
+    where, params, needs_person = filters_sql(spec.filters, "filters")
     segment_sql, segment_params = segment_condition(spec.segment)
-    ctes, params = [], []
+    flags, flag_params = [], []
     for index, step in enumerate(steps, 1):
-        where, where_params, needs_person = filters_sql([*spec.filters, *step.filters], f"steps[{index - 1}].filters")
-        person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
-        bounds = 'AND e."timestamp" >= %s AND e."timestamp" < %s' if index == 1 else 'AND e."timestamp" >= %s'
-        # Later steps can only match after the range starts and within a window of the last entry.
-        bound_params = [time_range.start, time_range.end] if index == 1 else [time_range.start]
-        ctes.append(f"""
-        step{index} AS MATERIALIZED (
-            SELECT COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person, e."timestamp" AS ts, e.id
-            FROM events e
-            LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
-            {person_join}
-            WHERE e.event = %s {bounds} AND {where} AND {segment_sql}
-        )""")
-        params.extend([step.event, *bound_params, *where_params, *segment_params])
-    laterals, selects = [], ["step1.person", "step1.ts AS t1", "step1.id AS id1"]
+        step_where, step_params, step_person = filters_sql(step.filters, f"steps[{index - 1}].filters")
+        needs_person |= step_person
+        entry = 'AND e."timestamp" < %s' if index == 1 else ""
+        flags.append(f'(e.event = %s {entry} AND {step_where}) AS s{index}')
+        flag_params.extend([step.event, *([time_range.end] if index == 1 else []), *step_params])
+    person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    window = f"{spec.window_seconds} seconds"
+    # Later steps happen at most `window` after an entry, and entries start before date_to.
+    rows_sql = f"""
+        SELECT COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person, e."timestamp" AS ts, e.id,
+               {", ".join(flags)}
+        FROM events e
+        LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+        {person_join}
+        WHERE e.event = ANY(%s) AND e."timestamp" >= %s AND e."timestamp" < %s::timestamptz + %s::interval
+          AND {where} AND {segment_sql}
+    """
+    rows_params = [*flag_params, sorted({step.event for step in steps}), time_range.start, time_range.end, window,
+                   *params, *segment_params]
+    nexts = []
     for k in range(2, len(steps) + 1):
-        previous = "step1" if k == 2 else f"m{k - 1}"
-        laterals.append(f"""
-        LEFT JOIN LATERAL (
-            SELECT s.ts, s.id FROM step{k} s
-            WHERE s.person = step1.person AND s.ts >= {previous}.ts AND s.id <> {previous}.id
-              AND s.ts <= step1.ts + %s::interval
-            ORDER BY s.ts, s.id LIMIT 1
-        ) m{k} ON true""")
-        params.append(f"{spec.window_seconds} seconds")
+        nexts.append(
+            f"CASE WHEN max(g) FILTER (WHERE s{k}) OVER peers > g THEN max(g) FILTER (WHERE s{k}) OVER peers "
+            f"ELSE max(g) FILTER (WHERE s{k}) OVER later END AS next{k}")
+    joins, selects = [], ["r.person", "r.g AS g1", "r.ts AS t1"]
+    for k in range(2, len(steps) + 1):
+        previous = "r" if k == 2 else f"m{k - 1}"
+        joins.append(f"LEFT JOIN positioned m{k} ON m{k}.g = {previous}.next{k} AND m{k}.ts <= r.ts + %s::interval")
         selects.append(f"m{k}.ts AS t{k}")
     reached = " + ".join(["1", *(f"(m{k}.ts IS NOT NULL)::int" for k in range(2, len(steps) + 1))])
     per_step = []
@@ -70,18 +86,30 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
                 f"FILTER (WHERE reached >= {k})"
             )
     sql = f"""
-        WITH {", ".join(ctes)},
+        WITH step_rows AS MATERIALIZED ({rows_sql}),
+        numbered AS (
+            SELECT *, row_number() OVER (ORDER BY person, ts DESC, id DESC) AS g
+            FROM step_rows WHERE {" OR ".join(f"s{k}" for k in range(1, len(steps) + 1))}
+        ),
+        positioned AS MATERIALIZED (
+            SELECT person, ts, g, s1, {", ".join(nexts)}
+            FROM numbered
+            WINDOW later AS (PARTITION BY person ORDER BY ts DESC, id DESC
+                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
+                   peers AS (PARTITION BY person ORDER BY ts DESC RANGE BETWEEN CURRENT ROW AND CURRENT ROW)
+        ),
         attempts AS (
             SELECT {", ".join(selects)}, {reached} AS reached
-            FROM step1 {"".join(laterals)}
+            FROM positioned r {" ".join(joins)}
+            WHERE r.s1
         ),
         best AS (
-            SELECT DISTINCT ON (person) * FROM attempts ORDER BY person, reached DESC, t1, id1
+            SELECT DISTINCT ON (person) * FROM attempts ORDER BY person, reached DESC, g1 DESC
         )
         SELECT {", ".join(per_step)} FROM best
     """
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(sql, [*rows_params, *([window] * (len(steps) - 1))])
         row = cursor.fetchone()
     # The row: count_1, then (count_k, median_k) for k = 2..n.
     counts = [row[0]] + [row[1 + 2 * (k - 2)] for k in range(2, len(steps) + 1)]
