@@ -31,37 +31,14 @@ import time
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.common import bench_database_url, devstack_value, recreate_database  # noqa: E402
+
 MARK = "RUN#####"  # replaced per request by a counter, so every request carries new message ids
 EVENT_NAMES = ["Viewed Page", "Clicked Button", "Added to Cart", "Checked Out", "Signed Up"]
-
-
-def devstack_value(name: str) -> str:
-    value = os.environ.get(name)
-    env_file = ROOT / "var" / "devstack.env"
-    if not value and env_file.exists():
-        value = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line).get(name)
-    if not value:
-        sys.exit(f"Set {name} or start the stack with `make up` first.")
-    return value
-
-
-def bench_database_url() -> str:
-    parts = urlsplit(devstack_value("DATABASE_URL"))
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_ingest"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    with psycopg.connect(urlunsplit(parts._replace(path="/postgres")), autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{parts.path.lstrip("/")}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{parts.path.lstrip("/")}"')
 
 
 def make_event(i: int, now: datetime) -> dict:
@@ -211,7 +188,7 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="gzip the batch bodies (compressed per request)")
     args = parser.parse_args()
 
-    url = bench_database_url()
+    url = bench_database_url("bench_ingest")
     recreate_database(url)
     env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": devstack_value("REDIS_URL"),
            "ENVIRONMENT": "production", "SECRET_KEY": "b" * 50, "PLATFORM_API_TOKEN": "p" * 32,

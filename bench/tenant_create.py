@@ -16,36 +16,11 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-
-def bench_database_url() -> str:
-    env_file = ROOT / "var" / "devstack.env"
-    url = os.environ.get("DATABASE_URL")
-    if not url and env_file.exists():
-        url = dict(line.split("=", 1) for line in env_file.read_text().splitlines() if "=" in line)["DATABASE_URL"]
-    if not url:
-        sys.exit("Set DATABASE_URL or start the stack with `make run` / `make up` first.")
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=parts.path.rstrip("/") + "_bench_tenants"))
-
-
-def recreate_database(url: str) -> None:
-    import psycopg
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin = urlunsplit(parts._replace(path="/postgres"))
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        conn.execute(f'CREATE DATABASE "{name}"')
-
-
-def median_ms(samples: list[float]) -> str:
-    return f"{statistics.median(samples) * 1000:7.1f} ms (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f})"
+from bench.common import bench_database_url, median_ms, recreate_database  # noqa: E402
 
 
 def main() -> None:
@@ -54,7 +29,7 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=200)
     args = parser.parse_args()
 
-    url = bench_database_url()
+    url = bench_database_url("bench_tenants")
     recreate_database(url)
     os.environ["DATABASE_URL"] = url
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")

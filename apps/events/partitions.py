@@ -49,13 +49,19 @@ def partitions_list() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def partitions_ensure(*, now: datetime | None = None, ahead: int | None = None) -> list[str]:
-    """Create the missing monthly partitions from this month to `ahead` months on. Returns those made."""
-    month = month_of(now or datetime.now(timezone.utc))
-    wanted = []
-    for _ in range((ahead if ahead is not None else settings.EVENT_PARTITIONS_AHEAD) + 1):
-        wanted.append(month)
+def partitions_ensure(*, now: datetime | None = None, ahead: int | None = None,
+                      since: datetime | None = None) -> list[str]:
+    """Create the missing monthly partitions from this month (or the month of `since`, for a
+    back-fill about to be loaded) to `ahead` months on. Returns those made."""
+    now = now or datetime.now(timezone.utc)
+    last = month_of(now)
+    for _ in range(ahead if ahead is not None else settings.EVENT_PARTITIONS_AHEAD):
+        last = last.next()
+    month = month_of(min(since, now) if since is not None else now)
+    wanted = [month]
+    while month.start < last.start:
         month = month.next()
+        wanted.append(month)
     # Earlier months whose (late or back-filled) events landed in the default partition.
     with connection.cursor() as cursor:
         cursor.execute("SELECT DISTINCT date_trunc('month', \"timestamp\" AT TIME ZONE 'UTC')::date FROM events_default")

@@ -56,6 +56,16 @@ def test_late_events_move_from_default_into_a_new_partition(send, acme):
     assert len(stored_events(acme.tenant)) == 3
 
 
+def test_a_backfill_gets_its_months_before_loading(acme):
+    now = datetime(2026, 11, 23, tzinfo=timezone.utc)
+    with schema_context(acme.tenant.schema_name):
+        made = partitions.partitions_ensure(now=now, ahead=1, since=datetime(2026, 8, 15, tzinfo=timezone.utc))
+        assert {"events_p2026_08", "events_p2026_09", "events_p2026_10"} <= set(made)
+        assert {"events_p2026_08", "events_p2026_09", "events_p2026_10", "events_p2026_11", "events_p2026_12"} <= set(
+            partitions.partitions_list())
+        assert "events_p2026_07" not in partitions.partitions_list()
+
+
 def test_upkeep_drops_partitions_past_retention_and_expired_rows(make_tenant):
     handle = make_tenant("short", retention_days=40)
     now = datetime.now(timezone.utc)

@@ -7,7 +7,6 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pandas as pd
-import pytest
 from django_tenants.utils import schema_context
 
 from apps.insights.engine import query_run

@@ -20,7 +20,6 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.core.timeranges import TimeRange
 from apps.events.ingestion import Clock, parse_segment
 from apps.events.storage import events_write
 from apps.insights.queries.trends import OTHER
