@@ -146,7 +146,7 @@ def duck_trends(db: Any, spec: dict) -> dict[tuple[str | None, datetime], int]:
     """{(breakdown value, local bucket start): value} for one series."""
     series = spec["series"][0]
     math = {"total": "count(*)", "unique_persons": f"count(DISTINCT {PERSON})"}[series.get("math", "total")]
-    scoped = f"""
+    scoped = """
         FROM events e LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
         WHERE e.event = $event AND e.ts >= $start AND e.ts < $end"""
     params = {"event": series["event"], "start": spec["_start"], "end": spec["_end"], "zone": ZONE,

@@ -14,8 +14,8 @@ from django_tenants.utils import schema_context
 from apps.insights.engine import query_run
 from tests.helpers import assert_error, bearer
 from tests.insights.test_query_api import ingest
-from tests.insights.test_trends_pandas import (  # noqa: F401 - `dataset` is a fixture
-    EVENTS, PLANS, START, ZONES, dataset, matches,
+from tests.insights.test_trends_pandas import (
+    EVENTS, PLANS, START, ZONES, matches,
 )
 
 

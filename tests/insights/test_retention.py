@@ -11,8 +11,8 @@ from django_tenants.utils import schema_context
 
 from apps.insights.engine import query_run
 from tests.insights.test_query_api import ingest
-from tests.insights.test_trends_pandas import (  # noqa: F401 - `dataset` is a fixture
-    EVENTS, PLANS, START, ZONES, dataset, expected_buckets, local_floor, matches,
+from tests.insights.test_trends_pandas import (
+    EVENTS, PLANS, START, ZONES, expected_buckets, local_floor, matches,
 )
 from tests.helpers import bearer
 

@@ -23,7 +23,8 @@ Semantics, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 from typing import Any
 
 from dateutil.relativedelta import relativedelta
@@ -92,6 +93,46 @@ def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
     return starts
 
 
+def _occurrences(local: datetime, zone: ZoneInfo) -> list[datetime]:
+    """The UTC instants at which the zone's clock shows `local`: none in a gap, two in a fold."""
+    found = []
+    for fold in (0, 1):
+        instant = local.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc)
+        if instant.astimezone(zone).replace(tzinfo=None) == local and instant not in found:
+            found.append(instant)
+    return sorted(found)
+
+
+def _gap_end(local: datetime, zone: ZoneInfo) -> datetime:
+    """For a local time the clock skips: the instant of the jump, the first at which the clock shows
+    `local` or later (found by bisection between the readings with the offsets before and after)."""
+    low = local.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)  # before the jump
+    high = local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)  # after it
+    while high - low > timedelta(microseconds=1):
+        middle = low + (high - low) / 2
+        if middle.astimezone(zone).replace(tzinfo=None) >= local:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def bucket_bounds(starts: list[datetime], zone: ZoneInfo) -> list[datetime] | None:
+    """The instant each bucket begins: the first at which the clock shows its start (or later, for a
+    start the clock skips). An event is then in the last bucket whose bound is at or before it,
+    which is the bucket holding its local time unless a clock fold carries local times from before
+    a bucket start to after it (a minute bucket inside a repeated hour); then None, and buckets are
+    computed from each event's local time instead."""
+    bounds = []
+    for start in starts:
+        before = _occurrences(start - timedelta(microseconds=1), zone)
+        at = _occurrences(start, zone)
+        if before and at and before[-1] > at[0]:
+            return None
+        bounds.append(at[0] if at else _gap_end(start, zone))
+    return bounds if bounds == sorted(bounds) else None
+
+
 def _number(value: Any) -> float | int | None:
     if value is None:
         return None
@@ -132,8 +173,16 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     if breakdown_column:
         breakdown_sql, breakdown_params = f"({breakdown_column} ->> %s)", [breakdown.property]
     person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    # Buckets from precomputed bounds (a binary search per event, no time zone arithmetic), or
+    # from each event's local time when a clock fold makes bounds ambiguous.
+    bounds = bucket_bounds(starts, time_range.zone)
+    if bounds is not None:
+        bucket_sql, bucket_params = 'width_bucket(e."timestamp", %s::timestamptz[])', [bounds]
+    else:
+        bucket_sql, bucket_params = 'date_trunc(%s, e."timestamp" AT TIME ZONE %s)', [spec.interval,
+                                                                                  time_range.zone.key]
     scoped = f"""
-        SELECT date_trunc(%s, e."timestamp" AT TIME ZONE %s) AS bucket,
+        SELECT {bucket_sql} AS bucket,
                COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person,
                {value_sql} AS value,
                {breakdown_sql} AS breakdown
@@ -142,7 +191,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         {person_join}
         WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
-    scoped_params = [spec.interval, time_range.zone.key, *value_params, *breakdown_params, series.event,
+    scoped_params = [*bucket_params, *value_params, *breakdown_params, series.event,
                      time_range.start, time_range.end, *params, *segment_params]
     aggregate = _AGGREGATE[series.math]
 
@@ -181,7 +230,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         if whole:
             totals[group] = value
         else:
-            per_group.setdefault(group, {})[bucket] = value
+            per_group.setdefault(group, {})[starts[bucket - 1] if bounds is not None else bucket] = value
     empty = 0 if series.math in _ZERO_WHEN_EMPTY else None
     return [
         SeriesResult(
