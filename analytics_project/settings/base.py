@@ -229,6 +229,11 @@ EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
 QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)
 QUERY_CACHE_TTL_NOW = env.int("QUERY_CACHE_TTL_NOW", default=60, minimum=0)
 QUERY_CACHE_TTL_PAST = env.int("QUERY_CACHE_TTL_PAST", default=86400, minimum=0)
+# Memory one sort or hash of a query may use, in MB (PostgreSQL's work_mem, for queries only):
+# enough to group a 90-day question in memory instead of sorting on disk.
+QUERY_WORK_MEM_MB = env.int("QUERY_WORK_MEM_MB", default=128, minimum=4)
+# The longest a query may run, in milliseconds; beyond it the answer is a 503 (`query_timeout`).
+QUERY_TIMEOUT_MS = env.int("QUERY_TIMEOUT_MS", default=60000, minimum=1)
 # Django refuses larger bodies before the ingestion views see them; leave room for their own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1024
 

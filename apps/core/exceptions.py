@@ -31,3 +31,10 @@ class NotFound(DomainError):
 class Conflict(DomainError):
     status_code = 409
     code = "conflict"
+
+
+class Unavailable(DomainError):
+    """The work could not be done now (a query past its time limit); retrying later may succeed."""
+
+    status_code = 503
+    code = "unavailable"

@@ -14,9 +14,10 @@ from typing import Any
 import msgspec
 from django.conf import settings
 from django.core.cache import cache
-from django.db import connection
+from django.db import OperationalError, connection, transaction
+from psycopg.errors import QueryCanceled
 
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import Unavailable, ValidationFailed
 from apps.core.timeranges import range_resolve, zone_get
 from apps.events import selectors as event_selectors
 from apps.insights.queries import funnel, retention, trends
@@ -59,6 +60,20 @@ def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
 
 
 def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
+    """Runs the kind's queries in one read transaction with the query memory and time limits."""
+    try:
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('work_mem', %s, true), set_config('statement_timeout', %s, true)",
+                           [f"{settings.QUERY_WORK_MEM_MB}MB", f"{settings.QUERY_TIMEOUT_MS}ms"])
+            return _answer(spec, time_range)
+    except OperationalError as exc:
+        if isinstance(exc.__cause__, QueryCanceled):
+            raise Unavailable(f"The query ran past its limit of {settings.QUERY_TIMEOUT_MS} ms; narrow the "
+                              "range or the filters.", code="query_timeout") from None
+        raise
+
+
+def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
     if isinstance(spec, TrendsSpec):
         series = trends.run(spec, time_range)
         return {"kind": "trends", "interval": spec.interval, "timezone": time_range.zone.key,

@@ -187,3 +187,12 @@ def test_a_segment_keeps_only_its_persons_through_the_resolver_interface(query, 
         assert_error(query(trends([{"event": "E"}], segment="nobody")), 400, "invalid")
     finally:
         segments._resolver = previous
+
+
+def test_a_query_past_its_time_limit_is_a_503(query, dataset, settings):
+    settings.QUERY_TIMEOUT_MS = 1  # the generated dataset takes longer than a millisecond
+    spec = trends([{"event": "View", "math": "unique_persons"}], date_from="2026-01-01", date_to="2026-12-01",
+                  breakdown={"property": "path"})
+    assert_error(query(spec), 503, "query_timeout")
+    settings.QUERY_TIMEOUT_MS = 60000
+    assert query(spec).json()["cached"] is False  # the limit is per query, and nothing was cached

@@ -42,7 +42,6 @@ _STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": rela
          "week": relativedelta(weeks=1), "month": relativedelta(months=1)}
 _AGGREGATE = {
     "total": "count(*)",
-    "unique_persons": "count(DISTINCT person)",
     "sum": "coalesce(sum(value), 0)",
     "avg": "avg(value)",
     "min": "min(value)",
@@ -173,6 +172,13 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     if breakdown_column:
         breakdown_sql, breakdown_params = f"({breakdown_column} ->> %s)", [breakdown.property]
     person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    uses_person = series.math == "unique_persons"
+    # Only what the question reads is joined: a plain count never touches persons.
+    pdi_join = ("LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id"
+                if uses_person or needs_person or spec.segment is not None else "")
+    # A person is (person_id, NULL), or (NULL, distinct_id) for an id without a person row.
+    person_sql = ("pdi.person_id AS person_id, CASE WHEN pdi.person_id IS NULL THEN e.distinct_id END AS orphan"
+                  if uses_person else "NULL::bigint AS person_id, NULL::text AS orphan")
     # Buckets from precomputed bounds (a binary search per event, no time zone arithmetic), or
     # from each event's local time when a clock fold makes bounds ambiguous.
     bounds = bucket_bounds(starts, time_range.zone)
@@ -182,55 +188,61 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         bucket_sql, bucket_params = 'date_trunc(%s, e."timestamp" AT TIME ZONE %s)', [spec.interval,
                                                                                   time_range.zone.key]
     scoped = f"""
-        SELECT {bucket_sql} AS bucket,
-               COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person,
-               {value_sql} AS value,
-               {breakdown_sql} AS breakdown
+        SELECT {bucket_sql} AS bucket, {person_sql}, {value_sql} AS value, {breakdown_sql} AS breakdown
         FROM events e
-        LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+        {pdi_join}
         {person_join}
         WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
     scoped_params = [*bucket_params, *value_params, *breakdown_params, series.event,
                      time_range.start, time_range.end, *params, *segment_params]
-    aggregate = _AGGREGATE[series.math]
 
+    if breakdown is None:
+        sources, source_params, extra = f"g AS (SELECT s.*, NULL::text AS grp FROM ({scoped}) s)", scoped_params, ""
+    else:
+        # One pass over the events: rank the values, then group by the top ones and "$other".
+        order = 'n DESC, breakdown COLLATE "C" NULLS LAST'
+        sources = f"""
+            s AS MATERIALIZED ({scoped}),
+            ranked AS (SELECT breakdown, count(*) AS n FROM s GROUP BY breakdown ORDER BY {order} LIMIT %s),
+            top AS (SELECT * FROM ranked ORDER BY {order} LIMIT %s),
+            g AS (
+                SELECT s.*, CASE WHEN breakdown IS NULL
+                                 THEN (CASE WHEN (SELECT bool_or(breakdown IS NULL) FROM top) THEN NULL ELSE %s END)
+                                 WHEN breakdown = ANY(ARRAY(SELECT breakdown FROM top)) THEN breakdown ELSE %s END AS grp
+                FROM s
+            )"""
+        source_params = [*scoped_params, breakdown.limit + 1, breakdown.limit, OTHER, OTHER]
+        extra = f", (SELECT array_agg(breakdown ORDER BY {order}) FROM top), (SELECT count(*) FROM ranked) > %s"
+    if series.math in ("total", "sum"):
+        # The whole range's value is the sum of the buckets' (added up below).
+        final = f"SELECT grp, bucket, {_AGGREGATE[series.math]}, false {extra} FROM g GROUP BY grp, bucket"
+    elif uses_person:
+        sources += ", d AS (SELECT DISTINCT grp, bucket, person_id, orphan FROM g)"
+        final = (f"SELECT grp, bucket, count(*), false {extra} FROM d GROUP BY grp, bucket UNION ALL "
+                 f"SELECT grp, NULL, count(*), true {extra} FROM (SELECT DISTINCT grp, person_id, orphan FROM d) w "
+                 "GROUP BY grp")
+    else:
+        final = (f"SELECT grp, bucket, {_AGGREGATE[series.math]}, GROUPING(bucket) = 1 {extra} FROM g "
+                 "GROUP BY GROUPING SETS ((grp, bucket), (grp))")
+    extra_params = [breakdown.limit] if breakdown is not None else []
     with connection.cursor() as cursor:
-        group_sql, group_params = "NULL::text", []
-        if breakdown is not None:
-            cursor.execute(
-                f"SELECT breakdown, count(*) AS n FROM ({scoped}) s GROUP BY breakdown "
-                "ORDER BY n DESC, breakdown COLLATE \"C\" NULLS LAST LIMIT %s",
-                [*scoped_params, breakdown.limit + 1],
-            )
-            ranked = [row[0] for row in cursor.fetchall()]
-            top = ranked[: breakdown.limit]
-            has_other = len(ranked) > breakdown.limit
-            top_values = [value for value in top if value is not None]
-            null_in_top = any(value is None for value in top)
-            group_sql = ("CASE WHEN breakdown IS NULL THEN (CASE WHEN %s THEN NULL ELSE %s END) "
-                         "WHEN breakdown = ANY(%s::text[]) THEN breakdown ELSE %s END")
-            group_params = [null_in_top, OTHER, top_values, OTHER]
-            groups: list[str | None] = top + ([OTHER] if has_other else [])
-        else:
-            groups = [None]
-        cursor.execute(
-            f"""
-            SELECT grp, bucket, {aggregate}, GROUPING(bucket) AS whole
-            FROM (SELECT s.*, {group_sql} AS grp FROM ({scoped}) s) g
-            GROUP BY GROUPING SETS ((grp, bucket), (grp))
-            """,
-            [*group_params, *scoped_params],
-        )
+        cursor.execute(f"WITH {sources} {final}",
+                       [*source_params, *extra_params, *(extra_params if uses_person else [])])
         rows = cursor.fetchall()
 
+    groups: list[str | None] = [None]
+    if breakdown is not None:
+        groups = (list(rows[0][4] or []) + ([OTHER] if rows[0][5] else [])) if rows else []
     per_group: dict[str | None, dict[datetime, Any]] = {group: {} for group in groups}
     totals: dict[str | None, Any] = {}
-    for group, bucket, value, whole in rows:
+    for group, bucket, value, whole, *_ in rows:
         if whole:
             totals[group] = value
         else:
             per_group.setdefault(group, {})[starts[bucket - 1] if bounds is not None else bucket] = value
+    if series.math in ("total", "sum"):
+        totals = {group: sum(values.values()) for group, values in per_group.items() if values}
     empty = 0 if series.math in _ZERO_WHEN_EMPTY else None
     return [
         SeriesResult(
