@@ -147,8 +147,8 @@ def raw_copy_rate(url: str, schema: str, batches: list[list[dict]], seconds: flo
     The rows are rendered once beforehand: this measures PostgreSQL, not the client."""
     import psycopg
 
-    columns = ('"timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id, session_id, '
-               "message_id, properties, context")
+    columns = ('"timestamp", received_at, event_type, event, distinct_id, person_id, user_id, anonymous_id, '
+               "session_id, message_id, properties, context")
     received = datetime.now(timezone.utc)
     rendered = []
     with psycopg.connect(url) as conn:
@@ -156,7 +156,8 @@ def raw_copy_rate(url: str, schema: str, batches: list[list[dict]], seconds: flo
             rows = []
             for n, event in enumerate(batch):
                 values = [event["timestamp"], received.isoformat(), "track", event["event"],
-                          event["userId"] or event["anonymousId"], event["userId"], event["anonymousId"], None,
+                          event["userId"] or event["anonymousId"], str(n + 1), event["userId"],
+                          event["anonymousId"], None,
                           f"copy-{n}-{uuid.uuid4()}", json.dumps(event["properties"]), json.dumps(event["context"])]
                 rows.append("\t".join("\\N" if v is None else _copy_text(v) for v in values))
             rendered.append(("\n".join(rows) + "\n").encode())

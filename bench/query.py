@@ -81,10 +81,10 @@ def load(events: int, persons: int) -> None:
                 # id (n % 10 < 3) uses it before their own identify instant.
                 cursor.execute(
                     """
-                    INSERT INTO events (id, "timestamp", received_at, event_type, event, distinct_id, user_id,
-                                        message_id, properties)
+                    INSERT INTO events (id, "timestamp", received_at, event_type, event, distinct_id, person_id,
+                                        user_id, message_id, properties)
                     SELECT i, ts, ts, 'track', (%s::text[])[1 + floor(20 * power(random(), 1.5))::int],
-                           CASE WHEN anonymous THEN 'anon-' || n ELSE 'user-' || n END,
+                           CASE WHEN anonymous THEN 'anon-' || n ELSE 'user-' || n END, n,
                            CASE WHEN anonymous THEN NULL ELSE 'user-' || n END, 'bench-' || i,
                            jsonb_build_object('path', '/p/' || (i %% 50), 'browser',
                                               (%s::text[])[1 + floor(random() * 5)::int])

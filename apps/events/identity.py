@@ -2,8 +2,9 @@
 
 - Every distinct id gets a person of its own the first time it is seen.
 - A merge (alias, or identify carrying both ids) moves every distinct id of the source person to
-  the target person and deletes the source; events keep their distinct_id and are read through
-  `person_distinct_ids`, so a person's earlier anonymous events count as that person at once.
+  the target person and deletes the source. Events keep the person they were stored with;
+  `person_overrides` maps the source (and every person merged into it before) to the target, so
+  a person's earlier anonymous events count as that person at once.
 - Traits merge key by key; on a merge the target's traits win over the source's.
 """
 
@@ -16,25 +17,31 @@ import msgspec
 _encode = msgspec.json.encode
 
 
-def persons_ensure(cursor, distinct_ids: set[str]) -> None:  # noqa: ANN001
-    """A person for each distinct id that has none. Race-free: only ids inserted now get one."""
+def persons_ensure(cursor, distinct_ids: set[str]) -> dict[str, int]:  # noqa: ANN001
+    """The person of each distinct id, giving one to ids that have none. Race-free: ids are
+    inserted in sorted order (concurrent batches wait on each other, never deadlock), an id another
+    batch inserted meanwhile hands back its row (DO UPDATE), and only ids inserted now get a person."""
     cursor.execute(
         """
-        WITH missing AS (
+        WITH wanted AS (
             SELECT d FROM unnest(%s::text[]) AS d
-            WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = d)
+        ), known AS (
+            SELECT distinct_id, person_id FROM person_distinct_ids WHERE distinct_id IN (SELECT d FROM wanted)
         ), claimed AS (
-            -- In sorted order: concurrent batches sharing ids wait on each other, never deadlock.
             INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
-            SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), now() FROM missing ORDER BY d
-            ON CONFLICT DO NOTHING
-            RETURNING person_id
+            SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), now() FROM wanted
+            WHERE d NOT IN (SELECT distinct_id FROM known) ORDER BY d
+            ON CONFLICT (distinct_id) DO UPDATE SET distinct_id = EXCLUDED.distinct_id
+            RETURNING distinct_id, person_id, xmax = 0 AS inserted
+        ), new_persons AS (
+            INSERT INTO persons (id, traits, created_at, updated_at)
+            SELECT person_id, '{}'::jsonb, now(), now() FROM claimed WHERE inserted
         )
-        INSERT INTO persons (id, traits, created_at, updated_at)
-        SELECT person_id, '{}'::jsonb, now(), now() FROM claimed
+        SELECT distinct_id, person_id FROM known UNION ALL SELECT distinct_id, person_id FROM claimed
         """,
         [sorted(distinct_ids)],
     )
+    return dict(cursor.fetchall())
 
 
 def persons_merge(cursor, *, source: str, target: str) -> None:  # noqa: ANN001
@@ -58,6 +65,10 @@ def persons_merge(cursor, *, source: str, target: str) -> None:  # noqa: ANN001
     )
     cursor.execute("UPDATE person_distinct_ids SET person_id = %s WHERE person_id = %s",
                    [target_person, source_person])
+    # Events stored with the source person (or with persons merged into it before) are the target's.
+    cursor.execute("UPDATE person_overrides SET person_id = %s WHERE person_id = %s", [target_person, source_person])
+    cursor.execute("INSERT INTO person_overrides (old_person_id, person_id) VALUES (%s, %s)",
+                   [source_person, target_person])
     cursor.execute("DELETE FROM persons WHERE id = %s", [source_person])
 
 

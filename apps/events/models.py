@@ -47,6 +47,8 @@ class Event(models.Model):
     event_type = models.TextField()
     event = models.TextField()
     distinct_id = models.TextField()
+    # The person owning distinct_id when the event was stored; see person_overrides for merges.
+    person_id = models.BigIntegerField()
     user_id = models.TextField(null=True)
     anonymous_id = models.TextField(null=True)
     session_id = models.TextField(null=True)

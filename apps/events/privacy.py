@@ -49,6 +49,8 @@ def person_delete_run(*, job_id: int) -> PrivacyJob:
                              .values_list("person_id", flat=True))
             PersonDistinctId.objects.filter(person_id__in=person_ids).delete()
             Person.objects.filter(pk__in=person_ids).delete()
+            with connection.cursor() as cursor:
+                cursor.execute("DELETE FROM person_overrides WHERE person_id = ANY(%s)", [sorted(person_ids)])
             PrivacyJob.objects.filter(pk=job_id).update(
                 status=PrivacyJob.Status.SUCCEEDED, finished_at=timezone.now(), events_deleted=deleted,
                 distinct_ids=distinct_ids,

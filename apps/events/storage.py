@@ -3,8 +3,9 @@
 1. Claim the batch's message ids in `event_message_ids` (INSERT … ON CONFLICT DO NOTHING
    RETURNING): only ids claimed now are new; a retried batch claims none and writes nothing. A
    concurrent identical batch waits on the unique index until the first commits, then claims none.
-2. Insert the new events into the partitioned `events` table.
-3. Give every new distinct id a person of its own; apply identify traits and merges in order.
+2. Give every new distinct id a person of its own.
+3. Insert the new events into the partitioned `events` table, each with its distinct id's person.
+4. Apply identify traits and merges in order.
 The caller answers 2xx only after this transaction commits.
 """
 
@@ -23,17 +24,29 @@ from apps.events.ingestion import EventRow
 
 logger = logging.getLogger(__name__)
 
-# The end of both statements below: persons for the distinct ids `new_ids` claimed, and the answer.
-_NEW_PERSONS = """
+# The end of both statements below. `owners`: the person of every distinct id the batch names,
+# from `person_distinct_ids` as it stood, or new. New ids are inserted in sorted order (concurrent
+# batches sharing ids wait on each other, never deadlock); an id another batch inserted meanwhile
+# conflicts and DO UPDATE hands back its row, so every event gets the id's one person.
+_OWNERS = """
+), known AS (
+    SELECT p.distinct_id, p.person_id FROM person_distinct_ids p WHERE p.distinct_id IN (SELECT d FROM seen)
+), new_ids AS (
+    INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
+    SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), %(received_at)s FROM seen
+    WHERE d NOT IN (SELECT distinct_id FROM known)
+    ORDER BY d
+    ON CONFLICT (distinct_id) DO UPDATE SET distinct_id = EXCLUDED.distinct_id
+    RETURNING distinct_id, person_id, xmax = 0 AS inserted
 ), new_persons AS (
     INSERT INTO persons (id, traits, created_at, updated_at)
-    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids
-)
-SELECT message_id FROM stored
+    SELECT person_id, '{}'::jsonb, %(received_at)s, %(received_at)s FROM new_ids WHERE inserted
+), owners AS (
+    SELECT distinct_id, person_id FROM known UNION ALL SELECT distinct_id, person_id FROM new_ids
 """
 
-# One statement, one round trip: claim the message ids, insert the new events, give new distinct
-# ids their persons. Data-modifying CTEs all run on one snapshot, in statement order.
+# One statement, one round trip: claim the message ids, give new distinct ids their persons,
+# insert the new events with their persons. Data-modifying CTEs all run on one snapshot.
 INSERT_SQL = """
 WITH input AS (
     SELECT * FROM unnest(%(ts)s::timestamptz[], %(event_type)s::text[], %(event)s::text[], %(distinct_id)s::text[],
@@ -50,24 +63,19 @@ WITH input AS (
     -- The first occurrence of an id in the batch wins; later copies are duplicates.
     SELECT DISTINCT ON (i.message_id) i.* FROM input i JOIN claimed c ON c.message_id = i.message_id
     ORDER BY i.message_id, i.n
-), stored AS (
-    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id,
-                        session_id, message_id, properties, context)
-    SELECT ts, %(received_at)s, event_type, event, distinct_id, user_id, anonymous_id, session_id, message_id,
-           properties::jsonb, context::jsonb
-    FROM fresh ORDER BY n
-    RETURNING distinct_id, message_id
 ), seen AS (
-    SELECT DISTINCT d FROM (SELECT distinct_id AS d FROM stored UNION ALL SELECT unnest(%(extra_ids)s::text[])) x
-), new_ids AS (
-    -- In sorted order: concurrent batches sharing distinct ids then wait on each other, never deadlock.
-    INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
-    SELECT d, nextval(pg_get_serial_sequence('persons', 'id')), %(received_at)s FROM seen
-    WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = seen.d)
-    ORDER BY d
-    ON CONFLICT DO NOTHING
-    RETURNING person_id
-""" + _NEW_PERSONS
+    SELECT DISTINCT d FROM (SELECT distinct_id AS d FROM fresh UNION ALL SELECT unnest(%(extra_ids)s::text[])) x
+""" + _OWNERS + """
+), stored AS (
+    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, person_id, user_id, anonymous_id,
+                        session_id, message_id, properties, context)
+    SELECT f.ts, %(received_at)s, f.event_type, f.event, f.distinct_id, o.person_id, f.user_id, f.anonymous_id,
+           f.session_id, f.message_id, f.properties::jsonb, f.context::jsonb
+    FROM fresh f JOIN owners o ON o.distinct_id = f.distinct_id ORDER BY f.n
+    RETURNING message_id
+)
+SELECT message_id FROM stored
+"""
 
 
 # INSERT_SQL for exactly one event, with scalar parameters (cheaper to send than 1-element arrays).
@@ -76,29 +84,29 @@ WITH claimed AS (
     INSERT INTO event_message_ids (message_id, received_at) VALUES (%(message_id)s::text, %(received_at)s)
     ON CONFLICT DO NOTHING
     RETURNING message_id
+), seen AS (
+    SELECT %(distinct_id)s::text AS d FROM claimed
+""" + _OWNERS + """
 ), stored AS (
-    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id,
+    INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, person_id, user_id, anonymous_id,
                         session_id, message_id, properties, context)
     SELECT %(ts)s::timestamptz, %(received_at)s, %(event_type)s::text, %(event)s::text, %(distinct_id)s::text,
-           %(user_id)s::text, %(anonymous_id)s::text, %(session_id)s::text, message_id,
+           o.person_id, %(user_id)s::text, %(anonymous_id)s::text, %(session_id)s::text, c.message_id,
            %(properties)s::text::jsonb, %(context)s::text::jsonb
-    FROM claimed
-    RETURNING distinct_id, message_id
-), new_ids AS (
-    INSERT INTO person_distinct_ids (distinct_id, person_id, created_at)
-    SELECT distinct_id, nextval(pg_get_serial_sequence('persons', 'id')), %(received_at)s FROM stored
-    WHERE NOT EXISTS (SELECT 1 FROM person_distinct_ids p WHERE p.distinct_id = stored.distinct_id)
-    ON CONFLICT DO NOTHING
-    RETURNING person_id
-""" + _NEW_PERSONS
+    FROM claimed c JOIN owners o ON true
+    RETURNING message_id
+)
+SELECT message_id FROM stored
+"""
 
 SMALL_BATCH = 20
 # Binary COPY: no text escaping, and the JSON already encoded during validation goes through as is.
 COPY_SQL = (
-    'COPY events ("timestamp", received_at, event_type, event, distinct_id, user_id, anonymous_id, session_id, '
-    "message_id, properties, context) FROM STDIN (FORMAT BINARY)"
+    'COPY events ("timestamp", received_at, event_type, event, distinct_id, person_id, user_id, anonymous_id, '
+    "session_id, message_id, properties, context) FROM STDIN (FORMAT BINARY)"
 )
-COPY_TYPES = ["timestamptz", "timestamptz", "text", "text", "text", "text", "text", "text", "text", "jsonb", "jsonb"]
+COPY_TYPES = ["timestamptz", "timestamptz", "text", "text", "text", "int8", "text", "text", "text", "text", "jsonb",
+              "jsonb"]
 
 
 def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
@@ -133,9 +141,9 @@ def _write(rows: list[EventRow], received_at: datetime) -> int:
             count = len(stored)
         else:
             fresh = _claim(cursor, rows, received_at)
-            _copy(cursor, fresh, received_at)
-            identity.persons_ensure(cursor, {row.distinct_id for row in fresh}
-                                    | {row.merge_from for row in rows if row.merge_from})
+            owners = identity.persons_ensure(cursor, {row.distinct_id for row in fresh}
+                                             | {row.merge_from for row in rows if row.merge_from})
+            _copy(cursor, fresh, owners, received_at)
             stored = {row.message_id for row in fresh}
             count = len(fresh)
         for row in identity_rows:
@@ -209,7 +217,7 @@ def _claim(cursor, rows: list[EventRow], received_at: datetime) -> list[EventRow
     return fresh
 
 
-def _copy(cursor, rows: list[EventRow], received_at: datetime) -> None:  # noqa: ANN001
+def _copy(cursor, rows: list[EventRow], owners: dict[str, int], received_at: datetime) -> None:  # noqa: ANN001
     raw = cursor.cursor
     # On this cursor only: jsonb values are our bytes, already valid JSON (msgspec encoded them).
     set_json_dumps(_already_json, context=raw)
@@ -217,8 +225,8 @@ def _copy(cursor, rows: list[EventRow], received_at: datetime) -> None:  # noqa:
         copy.set_types(COPY_TYPES)
         for row in rows:
             copy.write_row((
-                row.timestamp, received_at, row.event_type, row.event, row.distinct_id, row.user_id,
-                row.anonymous_id, row.session_id, row.message_id, row.json_properties, row.json_context,
+                row.timestamp, received_at, row.event_type, row.event, row.distinct_id, owners[row.distinct_id],
+                row.user_id, row.anonymous_id, row.session_id, row.message_id, row.json_properties, row.json_context,
             ))
 
 

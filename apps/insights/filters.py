@@ -21,6 +21,12 @@ from apps.core.exceptions import ValidationFailed
 from apps.insights.spec import PropertyFilter
 
 _encode = msgspec.json.encode
+
+# The person of an event `e`: the one it was stored with, or the one that person was merged into.
+PERSON = "COALESCE(po.person_id, e.person_id)"
+PERSON_JOIN = "LEFT JOIN person_overrides po ON po.old_person_id = e.person_id"
+# Person filters and breakdowns read `p.traits` (after PERSON_JOIN).
+TRAITS_JOIN = f"LEFT JOIN persons p ON p.id = {PERSON}"
 _COLUMNS = {"event": "e.properties", "person": "p.traits"}
 _NUMERIC = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 

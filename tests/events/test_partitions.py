@@ -74,8 +74,8 @@ def test_upkeep_drops_partitions_past_retention_and_expired_rows(make_tenant):
         cursor.execute(f"CREATE TABLE {old_month.name} PARTITION OF events FOR VALUES FROM (%s) TO (%s)",
                        [old_month.start, old_month.end])
         cursor.execute(
-            "INSERT INTO events (\"timestamp\", received_at, event_type, event, distinct_id, message_id) "
-            "VALUES (%s, now(), 'track', 'old', 'u', 'm-old')", [now - timedelta(days=100)])
+            "INSERT INTO events (\"timestamp\", received_at, event_type, event, distinct_id, person_id, message_id) "
+            "VALUES (%s, now(), 'track', 'old', 'u', 1, 'm-old')", [now - timedelta(days=100)])
         cursor.execute("INSERT INTO event_message_ids VALUES ('ancient', %s), ('recent', now())",
                        [now - timedelta(days=31)])
         dropped = partitions.partitions_drop_expired(retention_days=40)

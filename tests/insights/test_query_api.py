@@ -176,7 +176,7 @@ def test_a_segment_keeps_only_its_persons_through_the_resolver_interface(query, 
                          for u in ("in-1", "in-2", "out")])
     previous = segments._resolver
     segments.segment_resolver_register(
-        lambda key: ("pdi.person_id IN (SELECT person_id FROM person_distinct_ids WHERE distinct_id LIKE %s)",
+        lambda key: ("{person} IN (SELECT person_id FROM person_distinct_ids WHERE distinct_id LIKE %s)",
                      ["in-%"]) if key == "insiders" else None)
     try:
         body = query(trends([{"event": "E"}], segment="insiders")).json()

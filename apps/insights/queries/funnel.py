@@ -25,7 +25,7 @@ from typing import Any
 from django.db import connection
 
 from apps.core.timeranges import TimeRange
-from apps.insights.filters import filters_sql
+from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
 from apps.insights.spec import FunnelSpec
 
@@ -52,14 +52,14 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
         entry = 'AND e."timestamp" < %s' if index == 1 else ""
         flags.append(f'(e.event = %s {entry} AND {step_where}) AS s{index}')
         flag_params.extend([step.event, *([time_range.end] if index == 1 else []), *step_params])
-    person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    person_join = TRAITS_JOIN if needs_person else ""
     window = f"{spec.window_seconds} seconds"
     # Later steps happen at most `window` after an entry, and entries start before date_to.
     rows_sql = f"""
-        SELECT COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person, e."timestamp" AS ts, e.id,
+        SELECT {PERSON} AS person, e."timestamp" AS ts, e.id,
                {", ".join(flags)}
         FROM events e
-        LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+        {PERSON_JOIN}
         {person_join}
         WHERE e.event = ANY(%s) AND e."timestamp" >= %s AND e."timestamp" < %s::timestamptz + %s::interval
           AND {where} AND {segment_sql}

@@ -22,7 +22,7 @@ from dateutil.relativedelta import relativedelta
 from django.db import connection
 
 from apps.core.timeranges import TimeRange
-from apps.insights.filters import filters_sql
+from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
 from apps.insights.queries.trends import bucket_starts
 from apps.insights.spec import RetentionSpec
@@ -41,11 +41,11 @@ def run(spec: RetentionSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     starts = bucket_starts(time_range, spec.period)
     where, params, needs_person = filters_sql(spec.filters, "filters")
     segment_sql, segment_params = segment_condition(spec.segment)
-    person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    person_join = TRAITS_JOIN if needs_person else ""
     events_of = f"""
-        SELECT COALESCE(pdi.person_id::text, 'd:' || e.distinct_id) AS person, e."timestamp" AS ts
+        SELECT {PERSON} AS person, e."timestamp" AS ts
         FROM events e
-        LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+        {PERSON_JOIN}
         {person_join}
         WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """

@@ -33,7 +33,7 @@ from django.db import connection
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
-from apps.insights.filters import filters_sql
+from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
 from apps.insights.spec import PropertyFilter, Series, TrendsSpec
 
@@ -171,14 +171,11 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     breakdown_sql, breakdown_params = "NULL::text", []
     if breakdown_column:
         breakdown_sql, breakdown_params = f"({breakdown_column} ->> %s)", [breakdown.property]
-    person_join = "LEFT JOIN persons p ON p.id = pdi.person_id" if needs_person else ""
+    person_join = TRAITS_JOIN if needs_person else ""
     uses_person = series.math == "unique_persons"
     # Only what the question reads is joined: a plain count never touches persons.
-    pdi_join = ("LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id"
-                if uses_person or needs_person or spec.segment is not None else "")
-    # A person is (person_id, NULL), or (NULL, distinct_id) for an id without a person row.
-    person_sql = ("pdi.person_id AS person_id, CASE WHEN pdi.person_id IS NULL THEN e.distinct_id END AS orphan"
-                  if uses_person else "NULL::bigint AS person_id, NULL::text AS orphan")
+    overrides_join = PERSON_JOIN if uses_person or needs_person or spec.segment is not None else ""
+    person_sql = f"{PERSON} AS person_id" if uses_person else "NULL::bigint AS person_id"
     # Buckets from precomputed bounds (a binary search per event, no time zone arithmetic), or
     # from each event's local time when a clock fold makes bounds ambiguous.
     bounds = bucket_bounds(starts, time_range.zone)
@@ -190,7 +187,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     scoped = f"""
         SELECT {bucket_sql} AS bucket, {person_sql}, {value_sql} AS value, {breakdown_sql} AS breakdown
         FROM events e
-        {pdi_join}
+        {overrides_join}
         {person_join}
         WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
@@ -218,9 +215,9 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         # The whole range's value is the sum of the buckets' (added up below).
         final = f"SELECT grp, bucket, {_AGGREGATE[series.math]}, false {extra} FROM g GROUP BY grp, bucket"
     elif uses_person:
-        sources += ", d AS (SELECT DISTINCT grp, bucket, person_id, orphan FROM g)"
+        sources += ", d AS (SELECT DISTINCT grp, bucket, person_id FROM g)"
         final = (f"SELECT grp, bucket, count(*), false {extra} FROM d GROUP BY grp, bucket UNION ALL "
-                 f"SELECT grp, NULL, count(*), true {extra} FROM (SELECT DISTINCT grp, person_id, orphan FROM d) w "
+                 f"SELECT grp, NULL, count(*), true {extra} FROM (SELECT DISTINCT grp, person_id FROM d) w "
                  "GROUP BY grp")
     else:
         final = (f"SELECT grp, bucket, {_AGGREGATE[series.math]}, GROUPING(bucket) = 1 {extra} FROM g "
