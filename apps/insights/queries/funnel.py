@@ -37,11 +37,12 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     g is an earlier row of the same person. For each row r and step k >= 2, `next_k` is the position
     of the row step 4 would match after r:
     - `peer_k`: the earliest step-k row with r's timestamp (its peer group); when it comes before r
-      (a smaller id, so a larger g), it is the match: same timestamp, a different row;
-    - otherwise `later_k`: the earliest step-k row after r in (timestamp, id) order.
-    Both are window aggregates whose frames only grow (rows before r in the sort) or are the small
-    peer group, so the whole pass is one sort plus linear scans. The chain entry -> m2 -> m3 ...
-    follows the positions with equality joins, checking the window at each step."""
+      (a smaller id, so a larger g), it is the match: same timestamp, a different row. Only rows
+      sharing a timestamp with a neighbour (`tied`, found with lead/lag) are grouped for this;
+    - otherwise `later_k`: the earliest step-k row after r in (timestamp, id) order, a window
+      aggregate whose frame only grows (the rows before r in the sort).
+    So the whole pass is one sort plus linear scans. The chain entry -> m2 -> m3 ... follows the
+    positions with equality joins on step-k rows only, checking the window at each step."""
     steps = spec.steps
     where, params, needs_person = filters_sql(spec.filters, "filters")
     segment_sql, segment_params = segment_condition(spec.segment)
@@ -66,15 +67,17 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     """
     rows_params = [*flag_params, sorted({step.event for step in steps}), time_range.start, time_range.end, window,
                    *params, *segment_params]
-    nexts = []
-    for k in range(2, len(steps) + 1):
-        nexts.append(
-            f"CASE WHEN max(g) FILTER (WHERE s{k}) OVER peers > g THEN max(g) FILTER (WHERE s{k}) OVER peers "
-            f"ELSE max(g) FILTER (WHERE s{k}) OVER later END AS next{k}")
+    n = len(steps)
+    later = ", ".join(f"max(g) FILTER (WHERE s{k}) OVER later AS later{k}" for k in range(2, n + 1))
+    peer = ", ".join(f"max(g) FILTER (WHERE s{k}) AS peer{k}" for k in range(2, n + 1))
+    nexts = ", ".join(f"CASE WHEN p.peer{k} > s.g THEN p.peer{k} ELSE s.later{k} END AS next{k}"
+                      for k in range(2, n + 1))
+    flag_names = ", ".join(f"s{k}" for k in range(1, n + 1))
     joins, selects = [], ["r.person", "r.g AS g1", "r.ts AS t1"]
     for k in range(2, len(steps) + 1):
         previous = "r" if k == 2 else f"m{k - 1}"
-        joins.append(f"LEFT JOIN positioned m{k} ON m{k}.g = {previous}.next{k} AND m{k}.ts <= r.ts + %s::interval")
+        joins.append(f"LEFT JOIN (SELECT g, ts{f', next{k + 1}' if k < n else ''} FROM positioned WHERE s{k}) m{k} "
+                     f"ON m{k}.g = {previous}.next{k} AND m{k}.ts <= r.ts + %s::interval")
         selects.append(f"m{k}.ts AS t{k}")
     reached = " + ".join(["1", *(f"(m{k}.ts IS NOT NULL)::int" for k in range(2, len(steps) + 1))])
     per_step = []
@@ -86,17 +89,23 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
                 f"FILTER (WHERE reached >= {k})"
             )
     sql = f"""
-        WITH step_rows AS MATERIALIZED ({rows_sql}),
-        numbered AS (
+        WITH numbered AS (
             SELECT *, row_number() OVER (ORDER BY person, ts DESC, id DESC) AS g
-            FROM step_rows WHERE {" OR ".join(f"s{k}" for k in range(1, len(steps) + 1))}
+            FROM ({rows_sql}) step_rows WHERE {" OR ".join(f"s{k}" for k in range(1, n + 1))}
+        ),
+        scanned AS (
+            SELECT person, ts, g, {flag_names}, {later},
+                   (lead(ts) OVER ordered = ts OR lag(ts) OVER ordered = ts) AS tied
+            FROM numbered
+            WINDOW ordered AS (PARTITION BY person ORDER BY ts DESC, id DESC),
+                   later AS (ordered ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING)
+        ),
+        peers AS (
+            SELECT person, ts, {peer} FROM scanned WHERE tied GROUP BY person, ts
         ),
         positioned AS MATERIALIZED (
-            SELECT person, ts, g, s1, {", ".join(nexts)}
-            FROM numbered
-            WINDOW later AS (PARTITION BY person ORDER BY ts DESC, id DESC
-                             ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING),
-                   peers AS (PARTITION BY person ORDER BY ts DESC RANGE BETWEEN CURRENT ROW AND CURRENT ROW)
+            SELECT s.person, s.ts, s.g, {", ".join(f"s.s{k}" for k in range(1, n + 1))}, {nexts}
+            FROM scanned s LEFT JOIN peers p ON s.tied AND p.person = s.person AND p.ts = s.ts
         ),
         attempts AS (
             SELECT {", ".join(selects)}, {reached} AS reached
