@@ -6,4 +6,5 @@ urlpatterns = [
     path("", include("apps.tenancy.api.urls")),
     path("", include("apps.events.api.urls")),
     path("", include("apps.insights.api.urls")),
+    path("", include("apps.metrics.api.urls")),
 ]

@@ -69,6 +69,7 @@ TENANT_APPS = [
     "django.contrib.admin",
     "apps.events",
     "apps.insights",
+    "apps.metrics",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -207,6 +208,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",
@@ -224,6 +226,8 @@ INGEST_RATE_LIMIT_PER_SECOND = env.int("INGEST_RATE_LIMIT_PER_SECOND", default=2
 EVENT_DEDUPE_DAYS = env.int("EVENT_DEDUPE_DAYS", default=30, minimum=1)
 # Monthly partitions are created this many months ahead.
 EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
+# Metric values may be stamped at most this far in the future (clock skew of the sender).
+METRIC_MAX_FUTURE_SECONDS = env.int("METRIC_MAX_FUTURE_SECONDS", default=86400, minimum=0)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range
 # reaching now is never served staler than QUERY_CACHE_TTL_NOW seconds).
 QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)

@@ -4,44 +4,10 @@ runs a full COUNT (the paginator uses the planner's estimate) and offers no sort
 from __future__ import annotations
 
 from django.contrib import admin
-from django.core.paginator import Paginator
-from django.db import connection
 from django.http import HttpRequest
-from django.utils.functional import cached_property
 
-from apps.core.admin_sites import tenant_admin_site
+from apps.core.admin_sites import EstimatedCountPaginator, ReadOnly, tenant_admin_site
 from apps.events.models import Event, Person, PersonDistinctId, PrivacyJob
-
-
-class EstimatedCountPaginator(Paginator):
-    """Pages without COUNT(*): unfiltered, the planner's row estimate; filtered, a capped count."""
-
-    CAP = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        query = self.object_list.query
-        if not query.where:
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    "SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::bigint FROM pg_inherits i "
-                    "JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'events'::regclass"
-                )
-                estimate = cursor.fetchone()[0]
-            if estimate > self.CAP:
-                return estimate
-        return self.object_list[: self.CAP + 1].count()
-
-
-class ReadOnly(admin.ModelAdmin):
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
-        return False
 
 
 @admin.register(Event, site=tenant_admin_site)

@@ -21,7 +21,7 @@ from apps.core.exceptions import Unavailable, ValidationFailed
 from apps.core.timeranges import range_resolve, zone_get
 from apps.events import selectors as event_selectors
 from apps.insights.queries import funnel, retention, trends
-from apps.insights.spec import EventsSpec, FunnelSpec, QuerySpec, RetentionSpec, TrendsSpec
+from apps.insights.spec import EventsSpec, FunnelSpec, MetricSpec, QuerySpec, RetentionSpec, TrendsSpec
 
 logger = logging.getLogger(__name__)
 _encode = msgspec.json.encode
@@ -43,8 +43,12 @@ def spec_parse(data: Any) -> QuerySpec:
 def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
     spec = spec_parse(data)
-    if spec.segment is not None and isinstance(spec, EventsSpec):
-        raise ValidationFailed("The events kind takes no segment.", details={"segment": spec.segment})
+    if spec.segment is not None and isinstance(spec, (EventsSpec, MetricSpec)):
+        raise ValidationFailed(f"The {spec.__struct_config__.tag} kind takes no segment.",
+                               details={"segment": spec.segment})
+    if spec.filters and isinstance(spec, MetricSpec):
+        raise ValidationFailed("The metric kind filters on `dimensions`, not property `filters`.",
+                               details={"filters": "unsupported"})
     zone = zone_get(spec.timezone or tenant.timezone)
     time_range = range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
     key = _cache_key(spec, time_range)
@@ -87,6 +91,18 @@ def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
         return {"kind": "retention", "period": spec.period, "periods": spec.periods, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
                 "cohorts": retention.run(spec, time_range)}
+    if isinstance(spec, MetricSpec):
+        from apps.metrics.queries import aggregate
+        from apps.metrics.selectors import metric_get
+
+        series = aggregate.run(
+            metric=metric_get(name=spec.metric), aggregation=spec.aggregation, granularity=spec.granularity,
+            group_by=spec.group_by, limit=spec.limit, time_range=time_range,
+            filters={name: value if isinstance(value, list) else [value] for name, value in spec.dimensions.items()},
+        )
+        return {"kind": "metric", "metric": spec.metric, "aggregation": spec.aggregation,
+                "granularity": spec.granularity, "timezone": time_range.zone.key,
+                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(), "series": series}
     assert isinstance(spec, EventsSpec)
     from apps.events.api.serializers import EventOutput
 

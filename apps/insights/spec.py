@@ -82,4 +82,21 @@ class EventsSpec(Common, tag="events"):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec]
+Dimension = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")]
+DimensionValue = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class MetricSpec(Common, tag="metric"):
+    """A metric aggregation (apps/metrics/queries/aggregate.py); `filters` and `segment` do not
+    apply to metrics: dimension filters are `dimensions`."""
+
+    metric: Name
+    aggregation: Literal["count", "sum", "avg", "min", "max", "last", "p50", "p90", "p95", "p99", "rate"] = "sum"
+    granularity: Interval = "hour"
+    group_by: Annotated[list[Dimension], msgspec.Meta(max_length=5)] = []
+    dimensions: dict[Dimension, Union[DimensionValue, Annotated[list[DimensionValue], msgspec.Meta(
+        min_length=1, max_length=100)]]] = {}
+    limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
+
+
+QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec]

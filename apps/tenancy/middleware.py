@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Callable
 
 from django.conf import settings
@@ -53,8 +54,12 @@ def credentials_from_request(request: HttpRequest) -> str | None:
     return None
 
 
+# Metric values, one metric's or a batch: `/api/v1/metrics/<name>/values`, `/api/v1/metrics/values/batch`.
+METRIC_VALUES_PATH = re.compile(r"^/api/v1/metrics/(?:values/batch|[^/]+/values)$")
+
+
 def is_ingestion_path(path: str) -> bool:
-    return path.startswith(INGESTION_PATH_PREFIXES)
+    return path.startswith(INGESTION_PATH_PREFIXES) or METRIC_VALUES_PATH.match(path) is not None
 
 
 class TenantRoutingMiddleware:

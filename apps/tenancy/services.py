@@ -20,6 +20,7 @@ from django_tenants.utils import schema_context
 
 from apps.core.exceptions import ValidationFailed
 from apps.events.services import events_tenant_setup
+from apps.metrics.services import metrics_tenant_setup
 from apps.core.redis import get_redis
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
 from apps.tenancy.models import ApiKey, Domain, Tenant
@@ -79,6 +80,7 @@ def tenant_create(
             tenant.save(verbosity=0)
             with schema_context(tenant.schema_name):
                 events_tenant_setup()
+                metrics_tenant_setup()
             domain = Domain.objects.create(domain=tenant_domain(slug), tenant=tenant, is_primary=True)
             write_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.WRITE, name="default write key")
             secret_key = api_key_create(tenant=tenant, kind=ApiKey.Kind.SECRET, name="default secret key")

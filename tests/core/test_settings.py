@@ -81,6 +81,6 @@ def test_the_settings_that_matter():
     assert celery_app.conf.task_always_eager is True and celery_app.conf.task_eager_propagates is True
     assert celery_app.conf.task_acks_late is True
     assert celery_app.conf.task_time_limit == settings.CELERY_TASK_TIME_LIMIT
-    assert "api-keys-flush-last-used" in celery_app.conf.beat_schedule
+    assert {"api-keys-flush-last-used", "events-upkeep", "metrics-upkeep"} <= set(celery_app.conf.beat_schedule)
     assert settings.EMAIL_BACKEND == "django.core.mail.backends.locmem.EmailBackend"
     assert settings.REDIS_URL.endswith("/15")  # tests never touch the running stack's Redis database

@@ -34,8 +34,8 @@ def structure(schema: str) -> dict[str, list]:
         result = {}
         for name, query in queries.items():
             cursor.execute(query, [schema])
-            # Monthly event partitions are added after the copy (apps.events.partitions).
-            result[name] = [row for row in cursor.fetchall() if not row[0].startswith("events_p")]
+            # Monthly partitions are added after the copy (apps.core.partitions).
+            result[name] = [row for row in cursor.fetchall() if not row[0].startswith(("events_p", "metric_values_p"))]
         return result
 
 

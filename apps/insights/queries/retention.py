@@ -24,7 +24,7 @@ from django.db import connection
 from apps.core.timeranges import TimeRange
 from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
-from apps.insights.queries.trends import bucket_starts
+from apps.core.buckets import bucket_starts
 from apps.insights.spec import RetentionSpec
 
 _STEP = {"day": relativedelta(days=1), "week": relativedelta(weeks=1), "month": relativedelta(months=1)}

@@ -23,23 +23,20 @@ Semantics, in order:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
-from zoneinfo import ZoneInfo
+from datetime import datetime
 from typing import Any
 
-from dateutil.relativedelta import relativedelta
-from django.conf import settings
 from django.db import connection
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
+from apps.core.buckets import bucket_bounds, bucket_starts
+from apps.core.numbers import json_number
 from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
 from apps.insights.spec import PropertyFilter, Series, TrendsSpec
 
 OTHER = "$other"
-_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": relativedelta(days=1),
-         "week": relativedelta(weeks=1), "month": relativedelta(months=1)}
 _AGGREGATE = {
     "total": "count(*)",
     "sum": "coalesce(sum(value), 0)",
@@ -62,83 +59,6 @@ class SeriesResult:
     buckets: list[str]
     values: list[float | int | None]
     total: float | int | None
-
-
-def _truncate(local: datetime, interval: str) -> datetime:
-    if interval == "minute":
-        return local.replace(second=0, microsecond=0)
-    if interval == "hour":
-        return local.replace(minute=0, second=0, microsecond=0)
-    day = local.replace(hour=0, minute=0, second=0, microsecond=0)
-    if interval == "day":
-        return day
-    if interval == "week":
-        return day - timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
-    """Naive local bucket starts, as PostgreSQL's date_trunc(interval, ts AT TIME ZONE zone) yields."""
-    zone = time_range.zone
-    current = _truncate(time_range.start.astimezone(zone).replace(tzinfo=None), interval)
-    starts = []
-    while current.replace(tzinfo=zone).astimezone(time_range.end.tzinfo) < time_range.end:
-        starts.append(current)
-        if len(starts) > settings.QUERY_MAX_BUCKETS:
-            raise ValidationFailed(
-                f"The range holds more than {settings.QUERY_MAX_BUCKETS} {interval} buckets; use a coarser interval "
-                "or a shorter range.", details={"interval": interval})
-        current = current + _STEP[interval]
-    return starts
-
-
-def _occurrences(local: datetime, zone: ZoneInfo) -> list[datetime]:
-    """The UTC instants at which the zone's clock shows `local`: none in a gap, two in a fold."""
-    found = []
-    for fold in (0, 1):
-        instant = local.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc)
-        if instant.astimezone(zone).replace(tzinfo=None) == local and instant not in found:
-            found.append(instant)
-    return sorted(found)
-
-
-def _gap_end(local: datetime, zone: ZoneInfo) -> datetime:
-    """For a local time the clock skips: the instant of the jump, the first at which the clock shows
-    `local` or later (found by bisection between the readings with the offsets before and after)."""
-    low = local.replace(tzinfo=zone, fold=1).astimezone(timezone.utc)  # before the jump
-    high = local.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)  # after it
-    while high - low > timedelta(microseconds=1):
-        middle = low + (high - low) / 2
-        if middle.astimezone(zone).replace(tzinfo=None) >= local:
-            high = middle
-        else:
-            low = middle
-    return high
-
-
-def bucket_bounds(starts: list[datetime], zone: ZoneInfo) -> list[datetime] | None:
-    """The instant each bucket begins: the first at which the clock shows its start (or later, for a
-    start the clock skips). An event is then in the last bucket whose bound is at or before it,
-    which is the bucket holding its local time unless a clock fold carries local times from before
-    a bucket start to after it (a minute bucket inside a repeated hour); then None, and buckets are
-    computed from each event's local time instead."""
-    bounds = []
-    for start in starts:
-        before = _occurrences(start - timedelta(microseconds=1), zone)
-        at = _occurrences(start, zone)
-        if before and at and before[-1] > at[0]:
-            return None
-        bounds.append(at[0] if at else _gap_end(start, zone))
-    return bounds if bounds == sorted(bounds) else None
-
-
-def _number(value: Any) -> float | int | None:
-    if value is None:
-        return None
-    if isinstance(value, int):
-        return value
-    number = float(value)
-    return int(number) if number.is_integer() and abs(number) < 2**53 else number
 
 
 def run(spec: TrendsSpec, time_range: TimeRange) -> list[SeriesResult]:
@@ -244,8 +164,8 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     return [
         SeriesResult(
             event=series.event, math=series.math, breakdown_value=group, buckets=labels,
-            values=[_number(per_group[group].get(start, empty)) for start in starts],
-            total=_number(totals.get(group, empty)),
+            values=[json_number(per_group[group].get(start, empty)) for start in starts],
+            total=json_number(totals.get(group, empty)),
         )
         for group in groups
     ]

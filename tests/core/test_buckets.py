@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from apps.core.timeranges import TimeRange
-from apps.insights.queries.trends import _truncate, bucket_bounds, bucket_starts
+from apps.core.buckets import _truncate, bucket_bounds, bucket_starts
 
 CASES = [
     # zone, interval, local start, local end, step between sampled instants

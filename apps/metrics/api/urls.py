@@ -1,0 +1,11 @@
+from django.urls import path
+
+from apps.metrics.api import views
+
+urlpatterns = [
+    path("metrics", views.MetricListApi.as_view(), name="metrics"),
+    path("metrics/values/batch", views.MetricValueBatchApi.as_view(), name="metric-values-batch"),
+    path("metrics/<str:name>", views.MetricDetailApi.as_view(), name="metric"),
+    path("metrics/<str:name>/values", views.MetricValueApi.as_view(), name="metric-values"),
+    path("metrics/<str:name>/aggregate", views.MetricAggregateApi.as_view(), name="metric-aggregate"),
+]

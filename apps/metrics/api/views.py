@@ -1,0 +1,104 @@
+"""Metrics: definitions (secret key), values (write or secret key), aggregations (secret key)."""
+
+from __future__ import annotations
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from apps.core.api import IngestionApi, TenantApi
+from apps.core.exceptions import ValidationFailed
+from apps.core.pagination import paginate
+from apps.insights.engine import query_run
+from apps.metrics import selectors, services
+from apps.metrics.api.serializers import (
+    AcceptedOutput, BatchInput, MetricInput, MetricOutput, MetricPatch, ValueInput,
+)
+
+
+@extend_schema(tags=["metrics"])
+class MetricListApi(TenantApi):
+    @extend_schema(parameters=[OpenApiParameter("tag", str)], responses=MetricOutput(many=True),
+                   summary="List metrics")
+    def get(self, request: Request) -> Response:
+        tag = request.query_params.get("tag")
+        return paginate(self, selectors.metric_list(tag=tag), MetricOutput, ordering="name")
+
+    @extend_schema(request=MetricInput, responses={201: MetricOutput}, summary="Create a metric")
+    def post(self, request: Request) -> Response:
+        metric = services.metric_create(**self.validate(MetricInput, request.data))
+        return Response(MetricOutput(metric).data, status=201)
+
+
+@extend_schema(tags=["metrics"])
+class MetricDetailApi(TenantApi):
+    @extend_schema(responses=MetricOutput, summary="Get a metric")
+    def get(self, request: Request, name: str) -> Response:
+        return Response(MetricOutput(selectors.metric_get(name=name)).data)
+
+    @extend_schema(request=MetricPatch, responses=MetricOutput,
+                   summary="Change a metric (not its name or type)")
+    def patch(self, request: Request, name: str) -> Response:
+        changes = self.validate(MetricPatch, request.data)
+        return Response(MetricOutput(services.metric_update(name=name, changes=changes)).data)
+
+    @extend_schema(responses={204: None}, summary="Delete a metric and all its values")
+    def delete(self, request: Request, name: str) -> Response:
+        services.metric_delete(name=name)
+        return Response(status=204)
+
+
+@extend_schema(tags=["metrics"])
+class MetricValueApi(IngestionApi):
+    @extend_schema(request=ValueInput, responses=AcceptedOutput, summary="Record one value (write key)")
+    def post(self, request: Request, name: str) -> Response:
+        services.metric_value_record(name=name, data=request.data)
+        return Response({"accepted": 1, "rejected": []})
+
+
+@extend_schema(tags=["metrics"])
+class MetricValueBatchApi(IngestionApi):
+    @extend_schema(request=BatchInput, responses=AcceptedOutput,
+                   summary="Record values of several metrics (write key); each bad value is listed")
+    def post(self, request: Request) -> Response:
+        answer = services.metric_values_record_batch(data=request.data)
+        if not answer["accepted"]:
+            raise ValidationFailed("No value in the batch is valid.", details=answer)
+        return Response(answer)
+
+
+class AggregateParams(serializers.Serializer):
+    aggregation = serializers.CharField(required=False, default="sum")
+    granularity = serializers.CharField(required=False, default="hour")
+    date_from = serializers.CharField(required=False)
+    date_to = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False)
+    group_by = serializers.CharField(required=False, allow_blank=True)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+    refresh = serializers.BooleanField(required=False, default=False)
+
+
+@extend_schema(tags=["metrics"])
+class MetricAggregateApi(TenantApi):
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("aggregation", str, enum=["count", "sum", "avg", "min", "max", "last", "p50", "p90",
+                                                       "p95", "p99", "rate"]),
+            OpenApiParameter("granularity", str, enum=["minute", "hour", "day", "week", "month"]),
+            OpenApiParameter("date_from", str), OpenApiParameter("date_to", str), OpenApiParameter("timezone", str),
+            OpenApiParameter("group_by", str, description="Dimension names, comma-separated."),
+            OpenApiParameter("dimensions.<name>", str, description="Dimension equals the value (repeatable: any of)."),
+            OpenApiParameter("limit", int), OpenApiParameter("refresh", bool),
+        ],
+        responses=OpenApiTypes.OBJECT, summary="Aggregate a metric over time (the `metric` query kind)",
+    )
+    def get(self, request: Request, name: str) -> Response:
+        params = self.validate(AggregateParams, request.query_params)
+        group_by = [g for g in params.pop("group_by", "").split(",") if g]
+        dimensions = {key.split(".", 1)[1]: request.query_params.getlist(key)
+                      for key in request.query_params if key.startswith("dimensions.")}
+        spec = {"kind": "metric", "metric": name, **{k: v for k, v in params.items() if v is not None},
+                "group_by": group_by, "dimensions": dimensions}
+        return Response(query_run(data=spec, tenant=request.user.tenant))

@@ -1,0 +1,157 @@
+"""Writes of metrics: definitions, values, partitions (DESIGN §6)."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import msgspec
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+
+from apps.core.exceptions import ValidationFailed
+from apps.core.partitions import PartitionedTable
+from apps.metrics.exceptions import MetricAlreadyExists
+from apps.metrics.ingestion import BatchItem, Refused, ValueIn, ValueRow, value_row
+from apps.metrics.models import Metric
+from apps.metrics.selectors import metric_get, metrics_by_name
+
+VALUES = PartitionedTable("metric_values", "timestamp")
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+MAX_DIMENSIONS = 20
+MAX_TAGS = 50
+_encode = msgspec.json.encode
+# The fields a PATCH may change; the name and type define what stored values mean.
+MUTABLE = ("display_name", "unit", "description", "dimensions", "tags")
+
+
+def _check_lists(*, dimensions: list[str], tags: list[str]) -> None:
+    if not isinstance(dimensions, list) or not isinstance(tags, list):
+        raise ValidationFailed("`dimensions` and `tags` must be lists.", details={"dimensions": dimensions, "tags": tags})
+    if len(dimensions) > MAX_DIMENSIONS or len(set(dimensions)) != len(dimensions) or not all(
+            isinstance(d, str) and DIMENSION.match(d) for d in dimensions):
+        raise ValidationFailed(f"`dimensions` must be at most {MAX_DIMENSIONS} distinct names of letters, digits, "
+                               "`_ . -`.", details={"dimensions": dimensions})
+    if len(tags) > MAX_TAGS or not all(isinstance(t, str) and 0 < len(t) <= 50 for t in tags):
+        raise ValidationFailed(f"`tags` must be at most {MAX_TAGS} strings of 1 to 50 characters.",
+                               details={"tags": tags})
+
+
+def check_definition(*, name: str, metric_type: str, dimensions: list[str], tags: list[str]) -> None:
+    """Raise ValidationFailed naming the field if a definition is not valid (the API and the console)."""
+    if not NAME.match(name):
+        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
+                               "letter or digit.", details={"name": name})
+    if metric_type not in Metric.Type.values:
+        raise ValidationFailed(f"`metric_type` must be one of {Metric.Type.values}.", details={"metric_type": metric_type})
+    _check_lists(dimensions=dimensions, tags=tags)
+
+
+def metric_create(*, name: str, metric_type: str, display_name: str = "", unit: str = "", description: str = "",
+                  dimensions: list[str] | None = None, tags: list[str] | None = None) -> Metric:
+    dimensions, tags = list(dimensions or []), list(tags or [])
+    check_definition(name=name, metric_type=metric_type, dimensions=dimensions, tags=tags)
+    try:
+        with transaction.atomic():
+            return Metric.objects.create(name=name, metric_type=metric_type, display_name=display_name, unit=unit,
+                                         description=description, dimensions=dimensions, tags=tags)
+    except IntegrityError:
+        raise MetricAlreadyExists(f"A metric {name!r} already exists.") from None
+
+
+def metric_update(*, name: str, changes: dict[str, Any]) -> Metric:
+    fixed = sorted(set(changes) - set(MUTABLE))
+    if fixed:
+        raise ValidationFailed(f"{fixed} cannot be changed; create another metric.", details={f: "immutable" for f in fixed})
+    metric = metric_get(name=name)
+    for field, value in changes.items():
+        setattr(metric, field, value)
+    _check_lists(dimensions=list(metric.dimensions), tags=list(metric.tags))
+    metric.save()
+    return metric
+
+
+def metric_delete(*, name: str) -> int:
+    """Delete the metric and every value it has. Returns how many values went."""
+    with transaction.atomic():
+        metric = metric_get(name=name)
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM metric_values WHERE metric_id = %s", [metric.id])
+            deleted = cursor.rowcount
+        metric.delete()
+    return deleted
+
+
+def _write(rows: list[ValueRow], received_at: datetime) -> None:
+    if not rows:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO metric_values (metric_id, \"timestamp\", value, dimensions, received_at) "
+            "SELECT * , %s FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::jsonb[])",
+            [received_at, [r.metric_id for r in rows], [r.timestamp for r in rows], [r.value for r in rows],
+             [_encode(r.dimensions).decode() for r in rows]],
+        )
+
+
+def metric_value_record(*, name: str, data: Any) -> ValueRow:
+    """Store one value of metric `name`; a value the metric refuses raises ValidationFailed."""
+    metric = metric_get(name=name)
+    item = _decode(data, ValueIn)
+    now = datetime.now(timezone.utc)
+    try:
+        row = value_row(metric, item, now)
+    except Refused as exc:
+        raise ValidationFailed(str(exc), details={"value": str(exc)}) from None
+    _write([row], now)
+    return row
+
+
+def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
+    """Store the valid values of a batch, all in one statement; the others are listed with their
+    index and reason. Values of several metrics may be mixed."""
+    if not isinstance(data, dict) or not isinstance(data.get("values"), list):
+        raise ValidationFailed("The body must be {\"values\": [...]}.", details={"values": "missing"})
+    items = data["values"]
+    if not items or len(items) > settings.INGEST_MAX_BATCH_EVENTS:
+        raise ValidationFailed(f"A batch holds 1 to {settings.INGEST_MAX_BATCH_EVENTS} values.",
+                               details={"values": len(items)})
+    now = datetime.now(timezone.utc)
+    names = {item.get("metric") for item in items if isinstance(item, dict) and isinstance(item.get("metric"), str)}
+    metrics = metrics_by_name(names=names)
+    rows, rejected = [], []
+    for index, raw in enumerate(items):
+        try:
+            item = _decode(raw, BatchItem)
+            metric = metrics.get(item.metric) if isinstance(item.metric, str) else None
+            if metric is None:
+                raise Refused(f"No metric {item.metric!r}.")
+            rows.append(value_row(metric, item, now))
+        except (Refused, ValidationFailed) as exc:
+            rejected.append({"index": index, "error": str(exc)})
+    _write(rows, now)
+    return {"accepted": len(rows), "rejected": rejected}
+
+
+def _decode(data: Any, kind: type) -> Any:
+    if not isinstance(data, dict):
+        raise ValidationFailed("A value must be a JSON object.", details={"value": "not an object"})
+    try:
+        return msgspec.convert(data, kind)
+    except msgspec.ValidationError as exc:
+        raise ValidationFailed(f"The value is not valid: {exc}", details={"value": str(exc)}) from None
+
+
+def metrics_tenant_setup() -> None:
+    """In a new tenant's schema (the current one): this month's and the coming months' partitions."""
+    VALUES.ensure(now=datetime.now(timezone.utc), ahead=settings.EVENT_PARTITIONS_AHEAD)
+
+
+def metrics_upkeep(*, retention_days: int) -> dict[str, object]:
+    """In the current tenant schema: partitions ahead, and values past the retention dropped."""
+    now = datetime.now(timezone.utc)
+    made = VALUES.ensure(now=now, ahead=settings.EVENT_PARTITIONS_AHEAD)
+    dropped = VALUES.drop_expired(retention_days=retention_days, now=now)
+    return {"made": made, "dropped": dropped}
