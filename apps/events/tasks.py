@@ -1,21 +1,15 @@
 from __future__ import annotations
 
 from celery import shared_task
-from django_tenants.utils import schema_context
 
 from apps.events import services
-from apps.tenancy.selectors import tenant_list
+from apps.tenancy.services import tenants_fan_out
 
 
 @shared_task(name="apps.events.tasks.events_upkeep_all", soft_time_limit=240, time_limit=300)
 def events_upkeep_all() -> int:
     """Beat, public schema: one upkeep task per tenant, each running in that tenant's schema."""
-    count = 0
-    for schema_name in tenant_list().values_list("schema_name", flat=True):
-        with schema_context(schema_name):
-            events_upkeep.delay()
-        count += 1
-    return count
+    return tenants_fan_out(events_upkeep)
 
 
 @shared_task(name="apps.events.tasks.events_upkeep", soft_time_limit=540, time_limit=600)

@@ -2,22 +2,16 @@ from __future__ import annotations
 
 from celery import shared_task
 from django.db import connection
-from django_tenants.utils import schema_context
 
 from apps.metrics import services
 from apps.tenancy.models import Tenant
-from apps.tenancy.selectors import tenant_list
+from apps.tenancy.services import tenants_fan_out
 
 
 @shared_task(name="apps.metrics.tasks.metrics_upkeep_all", soft_time_limit=240, time_limit=300)
 def metrics_upkeep_all() -> int:
     """Beat, public schema: one upkeep task per tenant, each running in that tenant's schema."""
-    count = 0
-    for schema_name in tenant_list().values_list("schema_name", flat=True):
-        with schema_context(schema_name):
-            metrics_upkeep.delay()
-        count += 1
-    return count
+    return tenants_fan_out(metrics_upkeep)
 
 
 @shared_task(name="apps.metrics.tasks.metrics_upkeep", soft_time_limit=540, time_limit=600)

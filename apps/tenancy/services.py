@@ -6,6 +6,7 @@ import logging
 import secrets
 import string
 import time
+from typing import Any
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -19,12 +20,12 @@ from django.utils import timezone as dj_timezone
 from django_tenants.utils import schema_context
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.redis import get_redis
 from apps.events.services import events_tenant_setup
 from apps.metrics.services import metrics_tenant_setup
-from apps.core.redis import get_redis
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
 from apps.tenancy.models import ApiKey, Domain, Tenant
-from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash
+from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash, tenant_list
 
 logger = logging.getLogger(__name__)
 
@@ -162,3 +163,14 @@ def api_keys_flush_last_used() -> int:
         ).update(last_used_at=used_at)
     redis.delete(pending_key)
     return updated
+
+
+def tenants_fan_out(task: Any) -> int:
+    """From the public schema (a beat task): send `task` once per tenant, each copy running in that
+    tenant's schema (tenant-schemas-celery carries the schema in the message). Returns how many."""
+    count = 0
+    for schema_name in tenant_list().values_list("schema_name", flat=True):
+        with schema_context(schema_name):
+            task.delay()
+        count += 1
+    return count
