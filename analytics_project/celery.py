@@ -24,6 +24,10 @@ app.conf.beat_schedule = {
         "task": "apps.metrics.tasks.metrics_upkeep_all",
         "schedule": 3600.0,
     },
+    "metrics-roll": {
+        "task": "apps.metrics.tasks.metrics_roll_all",
+        "schedule": 60.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -15,6 +15,7 @@ from apps.core.partitions import PartitionedTable
 from apps.metrics.exceptions import MetricAlreadyExists
 from apps.metrics.ingestion import BatchItem, Refused, ValueIn, ValueRow, value_row
 from apps.metrics.models import Metric
+from apps.metrics.queries import rollup
 from apps.metrics.selectors import metric_get, metrics_by_name
 
 VALUES = PartitionedTable("metric_values", "timestamp")
@@ -80,6 +81,8 @@ def metric_delete(*, name: str) -> int:
         with connection.cursor() as cursor:
             cursor.execute("DELETE FROM metric_values WHERE metric_id = %s", [metric.id])
             deleted = cursor.rowcount
+            cursor.execute("DELETE FROM metric_rollups WHERE metric_id = %s", [metric.id])
+            cursor.execute("DELETE FROM metric_dirty WHERE metric_id = %s", [metric.id])
         metric.delete()
     return deleted
 
@@ -87,10 +90,18 @@ def metric_delete(*, name: str) -> int:
 def _write(rows: list[ValueRow], received_at: datetime) -> None:
     if not rows:
         return
+    # One statement: the values, and the minutes they touch queued for the roll-up (rollup.py, step 2).
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO metric_values (metric_id, \"timestamp\", value, dimensions, received_at) "
-            "SELECT * , %s FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::jsonb[])",
+            f"""
+            WITH stored AS (
+                INSERT INTO metric_values (metric_id, "timestamp", value, dimensions, received_at)
+                SELECT *, %s FROM unnest(%s::bigint[], %s::timestamptz[], %s::float8[], %s::jsonb[])
+                RETURNING metric_id, "timestamp"
+            )
+            INSERT INTO metric_dirty (metric_id, minute)
+            SELECT DISTINCT metric_id, date_bin('1 minute', "timestamp", {rollup.ORIGIN}) FROM stored
+            """,
             [received_at, [r.metric_id for r in rows], [r.timestamp for r in rows], [r.value for r in rows],
              [_encode(r.dimensions).decode() for r in rows]],
         )
@@ -154,4 +165,11 @@ def metrics_upkeep(*, retention_days: int) -> dict[str, object]:
     now = datetime.now(timezone.utc)
     made = VALUES.ensure(now=now, ahead=settings.EVENT_PARTITIONS_AHEAD)
     dropped = VALUES.drop_expired(retention_days=retention_days, now=now)
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM metric_rollups WHERE bucket < %s", [now - timedelta(days=retention_days)])
     return {"made": made, "dropped": dropped}
+
+
+def metrics_roll() -> dict[str, int]:
+    """Roll the values written since the last run into minute, hour and day rollups (current schema)."""
+    return rollup.roll()
