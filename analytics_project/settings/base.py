@@ -228,6 +228,8 @@ EVENT_DEDUPE_DAYS = env.int("EVENT_DEDUPE_DAYS", default=30, minimum=1)
 EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
 # Metric values may be stamped at most this far in the future (clock skew of the sender).
 METRIC_MAX_FUTURE_SECONDS = env.int("METRIC_MAX_FUTURE_SECONDS", default=86400, minimum=0)
+# Metric aggregations over ranges longer than this read rollups (percentiles then within 1%).
+METRIC_ROLLUP_AFTER_HOURS = env.int("METRIC_ROLLUP_AFTER_HOURS", default=48, minimum=0)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range
 # reaching now is never served staler than QUERY_CACHE_TTL_NOW seconds).
 QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)

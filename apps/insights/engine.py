@@ -95,14 +95,15 @@ def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
         from apps.metrics.queries import aggregate
         from apps.metrics.selectors import metric_get
 
-        series = aggregate.run(
+        series, from_rollups = aggregate.run(
             metric=metric_get(name=spec.metric), aggregation=spec.aggregation, granularity=spec.granularity,
             group_by=spec.group_by, limit=spec.limit, time_range=time_range,
             filters={name: value if isinstance(value, list) else [value] for name, value in spec.dimensions.items()},
         )
         return {"kind": "metric", "metric": spec.metric, "aggregation": spec.aggregation,
                 "granularity": spec.granularity, "timezone": time_range.zone.key,
-                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(), "series": series}
+                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
+                "from_rollups": from_rollups, "series": series}
     assert isinstance(spec, EventsSpec)
     from apps.events.api.serializers import EventOutput
 

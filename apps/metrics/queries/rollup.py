@@ -69,13 +69,14 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
             FROM src, unnest(neg_keys, neg_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k"""
     latest = "ORDER BY last_ts DESC, last_id DESC) FILTER (WHERE last_ts IS NOT NULL))[1]"
     return f"""
-        SELECT k1, k2, k3, sum(count)::bigint, sum(sum), min(min), max(max),
-               (array_agg(last_ts {latest}, (array_agg(last_id {latest}, (array_agg(last_value {latest},
-               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}'),
-               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}'),
-               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}'),
-               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}'),
-               coalesce(sum(zeros), 0)::bigint
+        SELECT k1, k2, k3, sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
+               (array_agg(last_ts {latest} AS last_ts, (array_agg(last_id {latest} AS last_id,
+               (array_agg(last_value {latest} AS last_value,
+               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
+               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
+               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
+               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
+               coalesce(sum(zeros), 0)::bigint AS zeros
         FROM ({inner}) parts
         GROUP BY k1, k2, k3
     """
