@@ -8,4 +8,6 @@ urlpatterns = [
     path("metrics/<str:name>", views.MetricDetailApi.as_view(), name="metric"),
     path("metrics/<str:name>/values", views.MetricValueApi.as_view(), name="metric-values"),
     path("metrics/<str:name>/aggregate", views.MetricAggregateApi.as_view(), name="metric-aggregate"),
+    path("metrics/<str:name>/anomalies", views.MetricAnomaliesApi.as_view(), name="metric-anomalies"),
+    path("metrics/<str:name>/forecast", views.MetricForecastApi.as_view(), name="metric-forecast"),
 ]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from zoneinfo import ZoneInfo
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -12,7 +14,7 @@ from apps.core.api import IngestionApi, TenantApi
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import paginate
 from apps.insights.engine import query_run
-from apps.metrics import selectors, services
+from apps.metrics import analysis, selectors, services
 from apps.metrics.api.serializers import (
     AcceptedOutput, BatchInput, MetricInput, MetricOutput, MetricPatch, ValueInput,
 )
@@ -80,25 +82,69 @@ class AggregateParams(serializers.Serializer):
     refresh = serializers.BooleanField(required=False, default=False)
 
 
+AGGREGATE_PARAMETERS = [
+    OpenApiParameter("aggregation", str, enum=["count", "sum", "avg", "min", "max", "last", "p50", "p90", "p95", "p99",
+                                               "rate"]),
+    OpenApiParameter("granularity", str, enum=["minute", "hour", "day", "week", "month"]),
+    OpenApiParameter("date_from", str), OpenApiParameter("date_to", str), OpenApiParameter("timezone", str),
+    OpenApiParameter("group_by", str, description="Dimension names, comma-separated."),
+    OpenApiParameter("dimensions.<name>", str, description="Dimension equals the value (repeatable: any of)."),
+    OpenApiParameter("limit", int), OpenApiParameter("refresh", bool),
+]
+
+
+def _aggregate(view: TenantApi, request: Request, name: str) -> dict:
+    """The query parameters as a `metric` query spec, run by the query engine (cached like any query)."""
+    params = view.validate(AggregateParams, request.query_params)
+    group_by = [g for g in params.pop("group_by", "").split(",") if g]
+    dimensions = {key.split(".", 1)[1]: request.query_params.getlist(key)
+                  for key in request.query_params if key.startswith("dimensions.")}
+    spec = {"kind": "metric", "metric": name, **{k: v for k, v in params.items() if v is not None},
+            "group_by": group_by, "dimensions": dimensions}
+    return query_run(data=spec, tenant=request.user.tenant)
+
+
 @extend_schema(tags=["metrics"])
 class MetricAggregateApi(TenantApi):
-    @extend_schema(
-        parameters=[
-            OpenApiParameter("aggregation", str, enum=["count", "sum", "avg", "min", "max", "last", "p50", "p90",
-                                                       "p95", "p99", "rate"]),
-            OpenApiParameter("granularity", str, enum=["minute", "hour", "day", "week", "month"]),
-            OpenApiParameter("date_from", str), OpenApiParameter("date_to", str), OpenApiParameter("timezone", str),
-            OpenApiParameter("group_by", str, description="Dimension names, comma-separated."),
-            OpenApiParameter("dimensions.<name>", str, description="Dimension equals the value (repeatable: any of)."),
-            OpenApiParameter("limit", int), OpenApiParameter("refresh", bool),
-        ],
-        responses=OpenApiTypes.OBJECT, summary="Aggregate a metric over time (the `metric` query kind)",
-    )
+    @extend_schema(parameters=AGGREGATE_PARAMETERS, responses=OpenApiTypes.OBJECT,
+                   summary="Aggregate a metric over time (the `metric` query kind)")
     def get(self, request: Request, name: str) -> Response:
-        params = self.validate(AggregateParams, request.query_params)
-        group_by = [g for g in params.pop("group_by", "").split(",") if g]
-        dimensions = {key.split(".", 1)[1]: request.query_params.getlist(key)
-                      for key in request.query_params if key.startswith("dimensions.")}
-        spec = {"kind": "metric", "metric": name, **{k: v for k, v in params.items() if v is not None},
-                "group_by": group_by, "dimensions": dimensions}
-        return Response(query_run(data=spec, tenant=request.user.tenant))
+        return Response(_aggregate(self, request, name))
+
+
+class AnomalyParams(serializers.Serializer):
+    method = serializers.ChoiceField(choices=["zscore", "iqr"], default="zscore")
+    threshold = serializers.FloatField(required=False, min_value=0)
+
+
+@extend_schema(tags=["metrics"])
+class MetricAnomaliesApi(TenantApi):
+    @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("method", str, enum=["zscore", "iqr"]),
+                               OpenApiParameter("threshold", float)],
+                   responses=OpenApiTypes.OBJECT, summary="Anomalous buckets of an aggregated series, with scores")
+    def get(self, request: Request, name: str) -> Response:
+        options = self.validate(AnomalyParams, request.query_params)
+        answer = _aggregate(self, request, name)
+        return Response({**{k: answer[k] for k in ("metric", "aggregation", "granularity", "timezone", "date_from",
+                                                   "date_to", "computed_at", "cached")},
+                         "series": [analysis.anomalies(series, method=options["method"],
+                                                       threshold=options.get("threshold"))
+                                    for series in answer["series"]]})
+
+
+class ForecastParams(serializers.Serializer):
+    periods = serializers.IntegerField(min_value=1, max_value=1000, default=10)
+
+
+@extend_schema(tags=["metrics"])
+class MetricForecastApi(TenantApi):
+    @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("periods", int)],
+                   responses=OpenApiTypes.OBJECT, summary="A linear trend forecast of an aggregated series")
+    def get(self, request: Request, name: str) -> Response:
+        periods = self.validate(ForecastParams, request.query_params)["periods"]
+        answer = _aggregate(self, request, name)
+        zone = ZoneInfo(answer["timezone"])
+        return Response({**{k: answer[k] for k in ("metric", "aggregation", "granularity", "timezone", "date_from",
+                                                   "date_to", "computed_at", "cached")},
+                         "series": [analysis.forecast(series, periods=periods, granularity=answer["granularity"],
+                                                      zone=zone) for series in answer["series"]]})
