@@ -81,7 +81,7 @@ def run(*, metric: Metric, aggregation: str, granularity: str, group_by: list[st
     for name, values in sorted(filters.items()):
         where.append("(dimensions ->> %s) = ANY(%s::text[])")
         where_params += [name, values]
-    rollup_granularity = _rollup_granularity(bounds, time_range)
+    rollup_granularity = _rollup_granularity(bounds, time_range, by_dimension=bool(group_by or where))
     if rollup_granularity is not None:
         return _from_rollups(metric=metric, aggregation=aggregation, group_by=group_by, where=where,
                              where_params=where_params, limit=limit, time_range=time_range, starts=starts,
@@ -149,11 +149,12 @@ def _floor(moment: datetime, granularity: str) -> datetime:
     return moment
 
 
-def _rollup_granularity(bounds: list[datetime] | None, time_range: TimeRange) -> str | None:
-    """The coarsest rollup dividing every bucket start after the first, for a long enough range."""
+def _rollup_granularity(bounds: list[datetime] | None, time_range: TimeRange, *, by_dimension: bool) -> str | None:
+    """The coarsest rollup dividing every bucket start after the first, for a long enough range
+    (minute rollups only hold the ALL rows)."""
     if bounds is None or time_range.end - time_range.start <= timedelta(hours=settings.METRIC_ROLLUP_AFTER_HOURS):
         return None
-    for granularity in ("day", "hour", "minute"):
+    for granularity in ("day", "hour") if by_dimension else ("day", "hour", "minute"):
         if all(_aligned(bound, granularity) for bound in bounds[1:]):
             return granularity
     return None
@@ -195,8 +196,9 @@ class _State:
         from apps.metrics.sketch import GAMMA
 
         def merged(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-            if len(parts) == 1:
-                return parts[0]
+            if len(parts) == 1:  # one row's keys are distinct, but stored unsorted
+                order = np.argsort(parts[0][0])
+                return parts[0][0][order], parts[0][1][order]
             keys, inverse = np.unique(np.concatenate([k for k, _ in parts]), return_inverse=True)
             return keys, np.bincount(inverse, weights=np.concatenate([c for _, c in parts])).astype(np.int64)
 

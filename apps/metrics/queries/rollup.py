@@ -11,8 +11,12 @@ Semantics, in order:
    the dirty rows it took, all in one transaction. A value committed after the roll-up read the
    queue left its own dirty row, so the next run takes it. Each rollup is recomputed from its source, never incremented, so
    running twice, or after late values, gives the same rows as one run over all values.
-4. Each bucket has one row per set of dimensions and one row over all values
-   (dimensions = ALL, the JSON string "*"; values' dimensions are always objects).
+4. Each hour and day has one row per set of dimensions and one row over all values (dimensions =
+   ALL, the JSON string "*"; values' dimensions are always objects). Minutes have the ALL row only:
+   per dimension set a minute rarely holds more than one value, so such rows would be as many as
+   the values; minute questions by dimension read raw values (their ranges are short).
+   Order: minutes (ALL) and hours (per dimension set) from raw values, hours (ALL) from minutes,
+   days from hours.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from collections import defaultdict
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, transaction
 
 from apps.metrics.sketch import KEY_SQL, LN_GAMMA
@@ -42,12 +47,12 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
     One grouping pass, no joins between aggregates: the inner level groups by (k1, k2, k3, sign,
     sketch key) for raw values, or lists each rollup row's state and its sketch keys; the outer level
     folds those into one state per (k1, k2, k3)."""
+    # "last" without sorting: the largest [epoch microseconds, id, value] array is the latest row.
     if source == "raw":
         inner = f"""
             SELECT k1, k2, k3, s, k, count(*) AS n_key, count(*) AS count, sum(value) AS sum, min(value) AS min,
-                   max(value) AS max, (array_agg(ts ORDER BY ts DESC, id DESC))[1] AS last_ts,
-                   (array_agg(id ORDER BY ts DESC, id DESC))[1] AS last_id,
-                   (array_agg(value ORDER BY ts DESC, id DESC))[1] AS last_value,
+                   max(value) AS max,
+                   max(ARRAY[(extract(epoch FROM ts) * 1000000)::float8, id::float8, value]) AS last,
                    count(*) FILTER (WHERE s = 0) AS zeros
             FROM (
                 SELECT {key_sql}, v.value, v."timestamp" AS ts, v.id, sign(v.value)::int AS s,
@@ -59,26 +64,31 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
         inner = f"""
             WITH src AS MATERIALIZED (SELECT {key_sql}, v.* {from_sql})
             SELECT k1, k2, k3, NULL::int AS s, NULL::int AS k, NULL::bigint AS n_key, count, sum, min, max,
-                   last_ts, last_id, last_value, zeros
+                   ARRAY[(extract(epoch FROM last_ts) * 1000000)::float8, last_id::float8, last_value] AS last, zeros
             FROM src
             UNION ALL
-            SELECT k1, k2, k3, 1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            SELECT k1, k2, k3, 1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
             FROM src, unnest(pos_keys, pos_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k
             UNION ALL
-            SELECT k1, k2, k3, -1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL
+            SELECT k1, k2, k3, -1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
             FROM src, unnest(neg_keys, neg_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k"""
-    latest = "ORDER BY last_ts DESC, last_id DESC) FILTER (WHERE last_ts IS NOT NULL))[1]"
+    # Sketch keys are stored unsorted (readers sort); each pair of arrays is filled from the same
+    # rows in the same order, so keys and counts stay aligned.
     return f"""
-        SELECT k1, k2, k3, sum(count)::bigint AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max,
-               (array_agg(last_ts {latest} AS last_ts, (array_agg(last_id {latest} AS last_id,
-               (array_agg(last_value {latest} AS last_value,
-               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
-               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
-               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
-               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
-               coalesce(sum(zeros), 0)::bigint AS zeros
-        FROM ({inner}) parts
-        GROUP BY k1, k2, k3
+        SELECT k1, k2, k3, count::bigint AS count, sum, min, max,
+               TIMESTAMPTZ 'epoch' + (last[1])::bigint * interval '1 microsecond' AS last_ts,
+               (last[2])::bigint AS last_id, last[3] AS last_value,
+               pos_keys, pos_counts, neg_keys, neg_counts, zeros
+        FROM (
+            SELECT k1, k2, k3, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last) AS last,
+                   coalesce(array_agg(k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
+                   coalesce(array_agg(n_key) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
+                   coalesce(array_agg(k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
+                   coalesce(array_agg(n_key) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
+                   coalesce(sum(zeros), 0)::bigint AS zeros
+            FROM ({inner}) parts
+            GROUP BY k1, k2, k3
+        ) folded
     """
 
 
@@ -101,9 +111,13 @@ def _spans(buckets: set[tuple[int, datetime]], width: timedelta) -> tuple[list[i
     return metric_ids, lows, highs
 
 
-def _recompute(cursor: Any, granularity: str, buckets: set[tuple[int, datetime]], source: str) -> None:
-    """Replace the `granularity` rollups over the spans of the dirty (metric, bucket) pairs by states
-    recomputed from `source`: raw values for minutes, the next finer rollups otherwise."""
+_SCOPES = {"all": "= %(all)s::jsonb", "dims": "<> %(all)s::jsonb", "both": "IS NOT NULL"}
+
+
+def _recompute(cursor: Any, granularity: str, buckets: set[tuple[int, datetime]], source: str, scope: str) -> None:
+    """Replace the `granularity` rollups of `scope` (the ALL rows, the dimension-set rows, or both)
+    over the spans of the dirty (metric, bucket) pairs by states recomputed from `source`: raw values,
+    or the next finer rollups of the same scope."""
     if not buckets:
         return
     metric_ids, lows, highs = _spans(buckets, STEPS[granularity])
@@ -112,23 +126,23 @@ def _recompute(cursor: Any, granularity: str, buckets: set[tuple[int, datetime]]
               "ln_gamma": LN_GAMMA, "all": ALL, "finer": source, "granularity": granularity}
     cursor.execute(
         f"DELETE FROM metric_rollups r USING {spans_sql} "
-        "WHERE r.metric_id = s.m AND r.granularity = %(granularity)s AND r.bucket >= s.lo AND r.bucket < s.hi",
+        "WHERE r.metric_id = s.m AND r.granularity = %(granularity)s AND r.bucket >= s.lo AND r.bucket < s.hi "
+        f"AND r.dimensions {_SCOPES[scope]}",
         params,
     )
     if source == "raw":
-        # Each value counts in its dimension set's row and in the row over all values (ALL).
+        dimensions = {"all": "%(all)s::jsonb", "dims": "v0.dimensions"}[scope]
         from_sql = f"""
             FROM {spans_sql}
             JOIN metric_values v0 ON v0.metric_id = s.m AND v0."timestamp" >= s.lo AND v0."timestamp" < s.hi
-            CROSS JOIN LATERAL (VALUES (v0.dimensions), (%(all)s::jsonb)) AS d(dimensions)
-            CROSS JOIN LATERAL (SELECT v0.metric_id, v0."timestamp", v0.id, v0.value, d.dimensions) AS v
+            CROSS JOIN LATERAL (SELECT v0.metric_id, v0."timestamp", v0.id, v0.value, {dimensions} AS dimensions) AS v
         """
         time_column = 'v."timestamp"'
     else:
         from_sql = f"""
             FROM {spans_sql}
             JOIN metric_rollups v ON v.metric_id = s.m AND v.granularity = %(finer)s
-                                 AND v.bucket >= s.lo AND v.bucket < s.hi
+                                 AND v.bucket >= s.lo AND v.bucket < s.hi AND v.dimensions {_SCOPES[scope]}
         """
         time_column = "v.bucket"
     key_sql = f"v.metric_id AS k1, date_bin(%(interval)s::interval, {time_column}, {ORIGIN}) AS k2, v.dimensions AS k3"
@@ -141,13 +155,16 @@ def roll() -> dict[str, int]:
     """Steps 3-4 in the current tenant schema. Returns how many dirty minutes it rolled."""
     with transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':metric_rollups'))")
+        # Hashing, not sorting, groups keyed by JSON dimensions.
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [f"{settings.QUERY_WORK_MEM_MB * 2}MB"])
         cursor.execute("DELETE FROM metric_dirty RETURNING metric_id, minute")
         minutes = {(metric_id, minute) for metric_id, minute in cursor.fetchall()}
-        _recompute(cursor, "minute", minutes, "raw")
+        _recompute(cursor, "minute", minutes, "raw", "all")
         hours = {(m, _floor(b, "hour")) for m, b in minutes}
-        _recompute(cursor, "hour", hours, "minute")
+        _recompute(cursor, "hour", hours, "raw", "dims")
+        _recompute(cursor, "hour", hours, "minute", "all")
         days = {(m, _floor(b, "day")) for m, b in hours}
-        _recompute(cursor, "day", days, "hour")
+        _recompute(cursor, "day", days, "hour", "both")
     return {"minutes": len(minutes), "hours": len(hours), "days": len(days)}
 
 
