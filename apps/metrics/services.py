@@ -10,6 +10,7 @@ import msgspec
 import psycopg
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
+from psycopg.types.json import set_json_dumps
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.partitions import PartitionedTable
@@ -97,11 +98,13 @@ def _write(rows: list[ValueRow], received_at: datetime) -> None:
                       for r in rows})
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
+        # On this cursor only: jsonb values are given as JSON bytes msgspec already encoded.
+        set_json_dumps(bytes, context=raw)
         with raw.copy('COPY metric_values (metric_id, "timestamp", value, dimensions, received_at) '
                       "FROM STDIN (FORMAT BINARY)") as copy:
             copy.set_types(["int8", "timestamptz", "float8", "jsonb", "timestamptz"])
             for r in rows:
-                copy.write_row((r.metric_id, r.timestamp, r.value, r.dimensions, received_at))
+                copy.write_row((r.metric_id, r.timestamp, r.value, _encode(r.dimensions), received_at))
         with psycopg.Cursor(raw.connection) as insert:
             insert.execute("INSERT INTO metric_dirty (metric_id, minute) SELECT * FROM unnest(%s::int8[], "
                            "%s::timestamptz[])", [[m for m, _ in minutes], [t for _, t in minutes]])
