@@ -49,6 +49,9 @@ def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
 
 def _occurrences(local: datetime, zone: ZoneInfo) -> list[datetime]:
     """The UTC instants at which the zone's clock shows `local`: none in a gap, two in a fold."""
+    first = local.replace(tzinfo=zone).astimezone(timezone.utc)
+    if local.replace(tzinfo=zone, fold=1).utcoffset() == local.replace(tzinfo=zone).utcoffset():
+        return [first]  # neither in a gap nor in a fold: both readings agree (nearly every time)
     found = []
     for fold in (0, 1):
         instant = local.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc)

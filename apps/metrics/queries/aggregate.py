@@ -25,7 +25,6 @@ Semantics, in order:
 from __future__ import annotations
 
 import json
-import math
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -40,6 +39,7 @@ from apps.core.numbers import json_number
 from apps.core.timeranges import TimeRange
 from apps.metrics.models import Metric
 from apps.metrics.queries import rollup
+from apps.metrics.sketch import GAMMA
 
 ZERO_WHEN_EMPTY = {"count", "sum", "rate"}
 _AGGREGATE = {
@@ -180,8 +180,8 @@ class _State:
     def __init__(self, row: tuple) -> None:
         _, _, self.count, self.sum, self.min, self.max, last_ts, last_id, last_value, pk, pc, nk, nc, self.zeros = row
         self.last = (last_ts, last_id, last_value)
-        self.positive = [(_array(pk, _INT4), _array(pc, _INT8))]
-        self.negative = [(_array(nk, _INT4), _array(nc, _INT8))]
+        self.positive = [(_array(pk, _INT4), _array(pc, _INT8))] if len(pk) > 12 else []
+        self.negative = [(_array(nk, _INT4), _array(nc, _INT8))] if len(nk) > 12 else []
 
     def merge(self, other: _State) -> None:
         self.count += other.count
@@ -192,36 +192,59 @@ class _State:
         self.negative += other.negative
         self.zeros += other.zeros
 
-    def quantile(self, q: float) -> float:
-        from apps.metrics.sketch import GAMMA
-
-        def merged(parts: list[tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
-            if len(parts) == 1:  # one row's keys are distinct, but stored unsorted
-                order = np.argsort(parts[0][0])
-                return parts[0][0][order], parts[0][1][order]
-            keys, inverse = np.unique(np.concatenate([k for k, _ in parts]), return_inverse=True)
-            return keys, np.bincount(inverse, weights=np.concatenate([c for _, c in parts])).astype(np.int64)
-
-        pos_keys, pos_counts = merged(self.positive)
-        neg_keys, neg_counts = merged(self.negative)
-        # Ascending values: negatives by decreasing magnitude, zeros, positives.
-        values = np.concatenate([-2 * GAMMA ** neg_keys[::-1].astype(float) / (GAMMA + 1), [0.0],
-                                 2 * GAMMA ** pos_keys.astype(float) / (GAMMA + 1)])
-        ends = np.cumsum(np.concatenate([neg_counts[::-1], [self.zeros], pos_counts]))
-        position = q * (ends[-1] - 1)
-        low, high = math.floor(position), math.ceil(position)
-        at_low = values[np.searchsorted(ends, low, side="right")]
-        at_high = values[np.searchsorted(ends, high, side="right")]
-        return float(at_low + (at_high - at_low) * (position - low))
-
     def value(self, aggregation: str) -> float | int | None:
         if aggregation in ("count", "sum", "rate"):
             return self.count if aggregation == "count" else self.sum
         if aggregation == "avg":
             return self.sum / self.count
-        if aggregation in ("min", "max", "last"):
-            return {"min": self.min, "max": self.max, "last": self.last[2]}[aggregation]
-        return self.quantile(int(aggregation[1:]) / 100)
+        return {"min": self.min, "max": self.max, "last": self.last[2]}[aggregation]
+
+
+# Sketch entries sort by value: negatives by decreasing key, then zeros, then positives by key.
+_NEGATIVE, _ZERO = -(10**6), -(5 * 10**5)
+
+
+def _quantiles(states: list[_State], q: float) -> np.ndarray:
+    """The q-quantile of each state's sketch (linear interpolation between the representatives of
+    the order statistics around rank q * (n - 1), as apps.metrics.sketch.Sketch.quantile), for all
+    states at once: one sort of every sketch entry by (state, value), one cumulative sum."""
+    columns: dict[int, tuple[list, list, list]] = {1: ([], [], []), -1: ([], [], [])}
+    for index, state in enumerate(states):
+        for sign, pieces in ((1, state.positive), (-1, state.negative)):
+            keys_list, counts_list, owners = columns[sign]
+            for keys, counts in pieces:
+                if len(keys):
+                    keys_list.append(keys), counts_list.append(counts), owners.append((index, len(keys)))
+    zero_ids = np.array([i for i, state in enumerate(states) if state.zeros], dtype=np.int64)
+    zero_counts = np.array([state.zeros for state in states if state.zeros], dtype=np.int64)
+    keys_parts, counts_parts, ids_parts, sign_parts = [zero_ids * 0], [zero_counts], [zero_ids], \
+        [np.zeros(len(zero_ids), dtype=np.int8)]
+    for sign, (keys_list, counts_list, owners) in columns.items():
+        if keys_list:
+            keys_parts.append(np.concatenate(keys_list)), counts_parts.append(np.concatenate(counts_list))
+            ids_parts.append(np.repeat([o[0] for o in owners], [o[1] for o in owners]))
+            sign_parts.append(np.full(len(keys_parts[-1]), sign, dtype=np.int8))
+    keys, counts = np.concatenate(keys_parts), np.concatenate(counts_parts)
+    ids, sign = np.concatenate(ids_parts), np.concatenate(sign_parts)
+    codes = np.where(sign > 0, keys, np.where(sign < 0, _NEGATIVE - keys, _ZERO))
+    # One int64 per entry ordering by (state, value); rollups store their keys sorted, so for one
+    # row per bucket the entries usually arrive in order and need no sort.
+    sizes = np.bincount(ids, weights=counts, minlength=len(states)).astype(np.int64)
+    combined = (ids << 24) + (codes + (1 << 23))
+    if len(combined) > 1 and not np.all(combined[1:] >= combined[:-1]):
+        order = np.argsort(combined, kind="stable")
+        counts, keys, sign = counts[order], keys[order], sign[order]
+    ends = np.cumsum(counts)
+
+    def value_at(index: np.ndarray) -> np.ndarray:  # the bucket representatives, only where read
+        return sign[index] * (2 * GAMMA ** keys[index].astype(float) / (GAMMA + 1))
+
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    position = q * (sizes - 1)
+    low, high = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
+    at_low = value_at(np.searchsorted(ends, offsets + low, side="right"))
+    at_high = value_at(np.searchsorted(ends, offsets + high, side="right"))
+    return at_low + (at_high - at_low) * (position - low)
 
 
 def _fetch(sql: str, params: dict[str, Any]) -> list[tuple]:
@@ -264,7 +287,9 @@ def _from_rollups(*, metric: Metric, aggregation: str, group_by: list[str], wher
             WHERE true {filters}""",
         key_sql=f'width_bucket(v."timestamp", %(bounds)s::timestamptz[]) AS k1, {group_sql} AS k2, 0 AS k3',
     )
-    dimensions = "dimensions = %(all)s::jsonb" if not group_by and not where else "dimensions <> %(all)s::jsonb"
+    # A literal, so the planner can use the partial index of the ALL rows.
+    dimensions = f"dimensions = '{rollup.ALL}'::jsonb" if not group_by and not where else \
+        f"dimensions <> '{rollup.ALL}'::jsonb"
     rolled = f"""
         SELECT width_bucket(bucket, %(bounds)s::timestamptz[]) AS k1, {group_sql} AS k2, count, sum, min, max,
                last_ts, last_id, last_value, pos_keys, pos_counts, neg_keys, neg_counts, zeros
@@ -286,12 +311,20 @@ def _from_rollups(*, metric: Metric, aggregation: str, group_by: list[str], wher
     ordered = sorted(counts, key=lambda g: (-counts[g], g.encode()))[:limit] if group_by else ["[]"]
     seconds = _bucket_seconds(starts, time_range) if aggregation == "rate" else {}
     empty = 0 if aggregation in ZERO_WHEN_EMPTY else None
+    if aggregation.startswith("p") and states:
+        keys = list(states)
+        percentiles = dict(zip(keys, _quantiles([states[key] for key in keys], int(aggregation[1:]) / 100)))
     series = []
     for grp in ordered:
         values = []
         for index, start in enumerate(starts, 1):
             state = states.get((index, grp))
-            value = empty if state is None else state.value(aggregation)
+            if state is None:
+                value = empty
+            elif aggregation.startswith("p"):
+                value = float(percentiles[(index, grp)])
+            else:
+                value = state.value(aggregation)
             if aggregation == "rate" and state is not None:
                 value = value / seconds[start] if seconds[start] > 0 else 0.0
             values.append(json_number(value))

@@ -72,8 +72,8 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
             UNION ALL
             SELECT k1, k2, k3, -1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
             FROM src, unnest(neg_keys, neg_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k"""
-    # Sketch keys are stored unsorted (readers sort); each pair of arrays is filled from the same
-    # rows in the same order, so keys and counts stay aligned.
+    # Sketch keys are stored sorted (readers of one row per bucket then skip a sort); each pair of
+    # arrays is aggregated in the same order, so keys and counts stay aligned.
     return f"""
         SELECT k1, k2, k3, count::bigint AS count, sum, min, max,
                TIMESTAMPTZ 'epoch' + (last[1])::bigint * interval '1 microsecond' AS last_ts,
@@ -81,10 +81,10 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
                pos_keys, pos_counts, neg_keys, neg_counts, zeros
         FROM (
             SELECT k1, k2, k3, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last) AS last,
-                   coalesce(array_agg(k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
-                   coalesce(array_agg(n_key) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
-                   coalesce(array_agg(k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
-                   coalesce(array_agg(n_key) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
+                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
+                   coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
+                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
+                   coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
                    coalesce(sum(zeros), 0)::bigint AS zeros
             FROM ({inner}) parts
             GROUP BY k1, k2, k3
