@@ -120,7 +120,7 @@ def main() -> None:
             answer = services.metric_values_record_batch(data={"values": items})
             written += answer["accepted"]
         ingest_seconds = time.perf_counter() - started
-        print(f"write path (validate + INSERT values and dirty minutes, 1,000 per batch): "
+        print(f"write path (decode, validate, COPY values, queue dirty minutes; 1,000 per batch): "
               f"{written / ingest_seconds:,.0f} values/s = {written / ingest_seconds / copy_rate:.0%} of raw COPY",
               flush=True)
 
