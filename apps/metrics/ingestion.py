@@ -51,42 +51,67 @@ class Refused(Exception):
     """One value cannot be stored; the message says why."""
 
 
-def value_row(metric: Metric, item: ValueIn, now: datetime) -> ValueRow:
+@dataclass(frozen=True)
+class Rules:
+    """What a metric accepts, read once per request rather than once per value."""
+
+    metric_id: int
+    name: str
+    counter: bool
+    allowed: frozenset[str]
+
+    @classmethod
+    def of(cls, metric: Metric) -> Rules:
+        return cls(metric_id=metric.id, name=metric.name, counter=metric.metric_type == Metric.Type.COUNTER,
+                   allowed=frozenset(metric.dimensions))
+
+
+def _finite(number: int | float) -> bool:
+    try:
+        return math.isfinite(number)
+    except OverflowError:  # an integer beyond any float
+        return False
+
+
+def latest_allowed(now: datetime) -> datetime:
+    return now + timedelta(seconds=settings.METRIC_MAX_FUTURE_SECONDS)
+
+
+def value_row(rules: Rules, item: ValueIn, now: datetime, latest: datetime) -> ValueRow:
     value = item.value
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+    if type(value) not in (int, float) or not _finite(value):  # bool is not a number here
         raise Refused("`value` must be a finite number.")
-    if metric.metric_type == Metric.Type.COUNTER and value < 0:
+    if rules.counter and value < 0:
         raise Refused("A counter only goes up: its value is an increment and cannot be negative.")
     timestamp = now
     if item.timestamp is not None:
         if not isinstance(item.timestamp, str):
             raise Refused("`timestamp` must be an ISO 8601 string.")
         try:
-            timestamp = datetime.fromisoformat(item.timestamp.replace("Z", "+00:00"))
+            timestamp = datetime.fromisoformat(item.timestamp)
         except ValueError:
             raise Refused("`timestamp` is not ISO 8601.") from None
         if timestamp.tzinfo is None:
             raise Refused("`timestamp` needs a time zone (Z or an offset).")
-        if timestamp > now + timedelta(seconds=settings.METRIC_MAX_FUTURE_SECONDS):
+        if timestamp > latest:
             raise Refused("`timestamp` is too far in the future.")
     dimensions: dict[str, str] = {}
     if item.dimensions is not None:
         if not isinstance(item.dimensions, dict):
             raise Refused("`dimensions` must be an object.")
-        allowed = set(metric.dimensions)
         for name, raw in item.dimensions.items():
-            if name not in allowed:
-                raise Refused(f"Dimension {name!r} is not allowed for metric {metric.name!r} "
-                              f"(allowed: {sorted(allowed)}).")
-            if isinstance(raw, bool):
-                text = "true" if raw else "false"
-            elif isinstance(raw, (int, float)) and math.isfinite(raw):
-                text = msgspec.json.encode(raw).decode()
-            elif isinstance(raw, str):
+            if name not in rules.allowed:
+                raise Refused(f"Dimension {name!r} is not allowed for metric {rules.name!r} "
+                              f"(allowed: {sorted(rules.allowed)}).")
+            if type(raw) is str:
                 text = raw
+            elif isinstance(raw, bool):
+                text = "true" if raw else "false"
+            elif isinstance(raw, (int, float)) and _finite(raw):
+                text = msgspec.json.encode(raw).decode()
             else:
                 raise Refused(f"Dimension {name!r} must be a string, a number or a boolean.")
             if len(text) > MAX_DIMENSION_VALUE:
                 raise Refused(f"Dimension {name!r} is longer than {MAX_DIMENSION_VALUE} characters.")
             dimensions[name] = text
-    return ValueRow(metric_id=metric.id, timestamp=timestamp, value=float(value), dimensions=dimensions)
+    return ValueRow(metric_id=rules.metric_id, timestamp=timestamp, value=float(value), dimensions=dimensions)

@@ -15,7 +15,7 @@ from psycopg.types.json import set_json_dumps
 from apps.core.exceptions import ValidationFailed
 from apps.core.partitions import PartitionedTable
 from apps.metrics.exceptions import MetricAlreadyExists
-from apps.metrics.ingestion import BatchItem, Refused, ValueIn, ValueRow, value_row
+from apps.metrics.ingestion import BatchItem, Refused, Rules, ValueIn, ValueRow, latest_allowed, value_row
 from apps.metrics.models import Metric
 from apps.metrics.queries import rollup
 from apps.metrics.selectors import metric_get, metrics_by_name
@@ -116,7 +116,7 @@ def metric_value_record(*, name: str, data: Any) -> ValueRow:
     item = _decode(data, ValueIn)
     now = datetime.now(timezone.utc)
     try:
-        row = value_row(metric, item, now)
+        row = value_row(Rules.of(metric), item, now, latest_allowed(now))
     except Refused as exc:
         raise ValidationFailed(str(exc), details={"value": str(exc)}) from None
     _write([row], now)
@@ -134,15 +134,16 @@ def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
                                details={"values": len(items)})
     now = datetime.now(timezone.utc)
     names = {item.get("metric") for item in items if isinstance(item, dict) and isinstance(item.get("metric"), str)}
-    metrics = metrics_by_name(names=names)
+    rules = {name: Rules.of(metric) for name, metric in metrics_by_name(names=names).items()}
+    latest = latest_allowed(now)
     rows, rejected = [], []
     for index, raw in enumerate(items):
         try:
             item = _decode(raw, BatchItem)
-            metric = metrics.get(item.metric) if isinstance(item.metric, str) else None
+            metric = rules.get(item.metric) if isinstance(item.metric, str) else None
             if metric is None:
                 raise Refused(f"No metric {item.metric!r}.")
-            rows.append(value_row(metric, item, now))
+            rows.append(value_row(metric, item, now, latest))
         except (Refused, ValidationFailed) as exc:
             rejected.append({"index": index, "error": str(exc)})
     _write(rows, now)

@@ -68,6 +68,9 @@ def test_values_are_checked_against_the_metric(client, acme):
     assert "not allowed" in assert_error(post("api.latency", {"value": 1, "dimensions": {"host": "a"}}), 400,
                                          "invalid")["message"]
     assert_error(post("api.latency", {"value": "fast"}), 400, "invalid")
+    assert_error(post("api.latency", {"value": True}), 400, "invalid")
+    assert_error(post("api.latency", {"value": 10**400}), 400, "invalid")  # beyond any float
+    assert_error(post("api.latency", {"value": 1, "dimensions": {"region": 10**400}}), 400, "invalid")
     assert_error(post("api.latency", {"value": 1, "timestamp": "yesterday"}), 400, "invalid")
     assert_error(post("api.latency", {"value": 1, "timestamp": "2026-11-01T10:00:00"}), 400, "invalid")  # no zone
     assert_error(post("api.latency", {"value": 1, "timestamp": "2099-01-01T00:00:00Z"}), 400, "invalid")
