@@ -15,8 +15,9 @@ from django.conf import settings
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
 
-_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": relativedelta(days=1),
-         "week": relativedelta(weeks=1), "month": relativedelta(months=1)}
+# Steps on the naive local wall clock (so a DST day is still one day); only months need relativedelta.
+_STEP = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1),
+         "week": timedelta(weeks=1), "month": relativedelta(months=1)}
 
 
 def _truncate(local: datetime, interval: str) -> datetime:
@@ -49,9 +50,10 @@ def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
 
 def _occurrences(local: datetime, zone: ZoneInfo) -> list[datetime]:
     """The UTC instants at which the zone's clock shows `local`: none in a gap, two in a fold."""
-    first = local.replace(tzinfo=zone).astimezone(timezone.utc)
-    if local.replace(tzinfo=zone, fold=1).utcoffset() == local.replace(tzinfo=zone).utcoffset():
-        return [first]  # neither in a gap nor in a fold: both readings agree (nearly every time)
+    offset = local.replace(tzinfo=zone).utcoffset()
+    if local.replace(tzinfo=zone, fold=1).utcoffset() == offset:
+        # Neither in a gap nor in a fold: both readings agree (nearly every time).
+        return [(local - offset).replace(tzinfo=timezone.utc)]
     found = []
     for fold in (0, 1):
         instant = local.replace(tzinfo=zone, fold=fold).astimezone(timezone.utc)

@@ -28,5 +28,5 @@ def metrics_roll_all() -> int:
 
 @shared_task(name="apps.metrics.tasks.metrics_roll", soft_time_limit=540, time_limit=600)
 def metrics_roll() -> dict[str, int]:
-    # Runs of one tenant never overlap (an advisory lock); a second run waits and finds less to do.
+    # Runs of one tenant never overlap (an advisory lock): a run finding one going skips.
     return services.metrics_roll()

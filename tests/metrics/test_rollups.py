@@ -144,7 +144,7 @@ def test_concurrent_roll_ups_leave_one_correct_set_of_rows():
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run) for _ in range(3)]
+    threads = [threading.Thread(target=run) for _ in range(3)]  # those finding a run going skip
     for thread in threads:
         thread.start()
     for thread in threads:

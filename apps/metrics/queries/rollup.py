@@ -5,7 +5,8 @@ Semantics, in order:
 1. A "state" summarises values: count, sum, min, max, the last value (latest timestamp, ties: the
    last stored) and a sketch (apps/metrics/sketch.py). States merge exactly, sketches by key.
 2. Every write of values records the (metric, UTC minute) pairs it touched in `metric_dirty`.
-3. `roll` (beat, per tenant, under a per-schema advisory lock so runs never overlap) takes the
+3. `roll` (beat, per tenant; a run finding another one going for the schema skips, so runs never
+   overlap and never queue up behind each other) takes the
    dirty rows it can see, recomputes the minute rollups over spans of those minutes from the raw
    values, then the hours holding them from the minutes, then the days from the hours, and deletes
    the dirty rows it took, all in one transaction. A value committed after the roll-up read the
@@ -152,9 +153,13 @@ def _recompute(cursor: Any, granularity: str, buckets: set[tuple[int, datetime]]
 
 
 def roll() -> dict[str, int]:
-    """Steps 3-4 in the current tenant schema. Returns how many dirty minutes it rolled."""
+    """Steps 3-4 in the current tenant schema. Returns how many minutes, hours and days it rolled
+    (and `skipped` when another run held the schema)."""
     with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(hashtext(current_schema() || ':metric_rollups'))")
+        # A run already going takes everything queued before it; this one leaves the rest to the next.
+        cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':metric_rollups'))")
+        if not cursor.fetchone()[0]:
+            return {"minutes": 0, "hours": 0, "days": 0, "skipped": 1}
         # Hashing, not sorting, groups keyed by JSON dimensions.
         cursor.execute("SELECT set_config('work_mem', %s, true)", [f"{settings.QUERY_WORK_MEM_MB * 2}MB"])
         cursor.execute("DELETE FROM metric_dirty RETURNING metric_id, minute")
