@@ -54,7 +54,14 @@ def raw_values() -> pd.DataFrame:
 def normal(row: tuple) -> tuple:
     """A rollup row with its sketch as {key: count} maps (keys are stored in no particular order)."""
     *head, pos_keys, pos_counts, neg_keys, neg_counts, zeros = row
-    return (*head, dict(zip(pos_keys, pos_counts)), dict(zip(neg_keys, neg_counts)), zeros)
+
+    def counts(keys: list[int], numbers: list[int]) -> dict[int, int]:
+        found: dict[int, int] = {}
+        for key, number in zip(keys, numbers):  # raw-level rows may list a key more than once
+            found[key] = found.get(key, 0) + number
+        return found
+
+    return (*head, counts(pos_keys, pos_counts), counts(neg_keys, neg_counts), zeros)
 
 
 def same_rows(a: list[tuple], b: list[tuple]) -> bool:

@@ -45,52 +45,57 @@ def states_sql(*, source: str, from_sql: str, key_sql: str) -> str:
     values (`source="raw"`, alias v: value, "timestamp", id) or rollup rows (`source="rollup"`,
     alias v: the state columns). `key_sql` selects k1, k2, k3 from v.
 
-    One grouping pass, no joins between aggregates: the inner level groups by (k1, k2, k3, sign,
-    sketch key) for raw values, or lists each rollup row's state and its sketch keys; the outer level
-    folds those into one state per (k1, k2, k3)."""
+    One grouping pass, no joins between aggregates. Raw values group straight into states (each
+    value one sketch key with count 1). Rollup rows are listed with their states and, apart, their
+    sketch keys summed per key; the outer level folds those into one state per (k1, k2, k3)."""
     # "last" without sorting: the largest [epoch microseconds, id, value] array is the latest row.
+    last = "max(ARRAY[(extract(epoch FROM {ts}) * 1000000)::float8, {id}::float8, {value}])"
+    fold = """
+        SELECT k1, k2, k3, count::bigint AS count, sum, min, max,
+               TIMESTAMPTZ 'epoch' + (last[1])::bigint * interval '1 microsecond' AS last_ts,
+               (last[2])::bigint AS last_id, last[3] AS last_value,
+               pos_keys, pos_counts, neg_keys, neg_counts, zeros
+        FROM ({grouped}) folded
+    """
     if source == "raw":
-        inner = f"""
-            SELECT k1, k2, k3, s, k, count(*) AS n_key, count(*) AS count, sum(value) AS sum, min(value) AS min,
-                   max(value) AS max,
-                   max(ARRAY[(extract(epoch FROM ts) * 1000000)::float8, id::float8, value]) AS last,
+        # Raw values are summed up directly: each value is one key with count 1 (keys may repeat
+        # within a row; every reader adds counts per key, and merges make them distinct).
+        return fold.format(grouped=f"""
+            SELECT k1, k2, k3, count(*) AS count, sum(value) AS sum, min(value) AS min, max(value) AS max,
+                   {last.format(ts="ts", id="id", value="value")} AS last,
+                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
+                   coalesce(array_agg(1::bigint) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
+                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
+                   coalesce(array_agg(1::bigint) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
                    count(*) FILTER (WHERE s = 0) AS zeros
             FROM (
                 SELECT {key_sql}, v.value, v."timestamp" AS ts, v.id, sign(v.value)::int AS s,
                        CASE WHEN v.value <> 0 THEN {KEY_SQL.format(value="v.value")} END AS k
                 {from_sql}
             ) keyed
-            GROUP BY k1, k2, k3, s, k"""
-    else:
-        inner = f"""
-            WITH src AS MATERIALIZED (SELECT {key_sql}, v.* {from_sql})
-            SELECT k1, k2, k3, NULL::int AS s, NULL::int AS k, NULL::bigint AS n_key, count, sum, min, max,
-                   ARRAY[(extract(epoch FROM last_ts) * 1000000)::float8, last_id::float8, last_value] AS last, zeros
-            FROM src
-            UNION ALL
-            SELECT k1, k2, k3, 1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
-            FROM src, unnest(pos_keys, pos_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k
-            UNION ALL
-            SELECT k1, k2, k3, -1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
-            FROM src, unnest(neg_keys, neg_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k"""
-    # Sketch keys are stored sorted (readers of one row per bucket then skip a sort); each pair of
-    # arrays is aggregated in the same order, so keys and counts stay aligned.
-    return f"""
-        SELECT k1, k2, k3, count::bigint AS count, sum, min, max,
-               TIMESTAMPTZ 'epoch' + (last[1])::bigint * interval '1 microsecond' AS last_ts,
-               (last[2])::bigint AS last_id, last[3] AS last_value,
-               pos_keys, pos_counts, neg_keys, neg_counts, zeros
-        FROM (
-            SELECT k1, k2, k3, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last) AS last,
-                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
-                   coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
-                   coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
-                   coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
-                   coalesce(sum(zeros), 0)::bigint AS zeros
-            FROM ({inner}) parts
-            GROUP BY k1, k2, k3
-        ) folded
-    """
+            GROUP BY k1, k2, k3""")
+    inner = f"""
+        WITH src AS MATERIALIZED (SELECT {key_sql}, v.* {from_sql})
+        SELECT k1, k2, k3, NULL::int AS s, NULL::int AS k, NULL::bigint AS n_key, count, sum, min, max,
+               ARRAY[(extract(epoch FROM last_ts) * 1000000)::float8, last_id::float8, last_value] AS last, zeros
+        FROM src
+        UNION ALL
+        SELECT k1, k2, k3, 1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM src, unnest(pos_keys, pos_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k
+        UNION ALL
+        SELECT k1, k2, k3, -1, u.k, sum(u.n)::bigint, NULL, NULL, NULL, NULL, NULL, NULL
+        FROM src, unnest(neg_keys, neg_counts) AS u(k, n) GROUP BY k1, k2, k3, u.k"""
+    # Merged sketches have distinct keys, stored sorted (readers of one row per bucket then skip a
+    # sort); each pair of arrays is aggregated in the same order, so keys and counts stay aligned.
+    return fold.format(grouped=f"""
+        SELECT k1, k2, k3, sum(count) AS count, sum(sum) AS sum, min(min) AS min, max(max) AS max, max(last) AS last,
+               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_keys,
+               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s > 0), '{{}}') AS pos_counts,
+               coalesce(array_agg(k ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_keys,
+               coalesce(array_agg(n_key ORDER BY k) FILTER (WHERE s < 0), '{{}}') AS neg_counts,
+               coalesce(sum(zeros), 0)::bigint AS zeros
+        FROM ({inner}) parts
+        GROUP BY k1, k2, k3""")
 
 
 def _spans(buckets: set[tuple[int, datetime]], width: timedelta) -> tuple[list[int], list[datetime], list[datetime]]:
@@ -133,17 +138,26 @@ def _recompute(cursor: Any, granularity: str, buckets: set[tuple[int, datetime]]
     )
     if source == "raw":
         dimensions = {"all": "%(all)s::jsonb", "dims": "v0.dimensions"}[scope]
+        # Per span, an index range scan (OFFSET 0 keeps the planner from turning the spans into a
+        # hash join over a scan of every value, its choice on its guess of ten spans).
         from_sql = f"""
             FROM {spans_sql}
-            JOIN metric_values v0 ON v0.metric_id = s.m AND v0."timestamp" >= s.lo AND v0."timestamp" < s.hi
-            CROSS JOIN LATERAL (SELECT v0.metric_id, v0."timestamp", v0.id, v0.value, {dimensions} AS dimensions) AS v
+            CROSS JOIN LATERAL (
+                SELECT v0.metric_id, v0."timestamp", v0.id, v0.value, {dimensions} AS dimensions
+                FROM metric_values v0 WHERE v0.metric_id = s.m AND v0."timestamp" >= s.lo AND v0."timestamp" < s.hi
+                OFFSET 0
+            ) AS v
         """
         time_column = 'v."timestamp"'
     else:
         from_sql = f"""
             FROM {spans_sql}
-            JOIN metric_rollups v ON v.metric_id = s.m AND v.granularity = %(finer)s
-                                 AND v.bucket >= s.lo AND v.bucket < s.hi AND v.dimensions {_SCOPES[scope]}
+            CROSS JOIN LATERAL (
+                SELECT * FROM metric_rollups r0
+                WHERE r0.metric_id = s.m AND r0.granularity = %(finer)s AND r0.bucket >= s.lo AND r0.bucket < s.hi
+                  AND r0.dimensions {_SCOPES[scope]}
+                OFFSET 0
+            ) AS v
         """
         time_column = "v.bucket"
     key_sql = f"v.metric_id AS k1, date_bin(%(interval)s::interval, {time_column}, {ORIGIN}) AS k2, v.dimensions AS k3"
