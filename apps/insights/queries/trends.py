@@ -30,7 +30,7 @@ from django.db import connection
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
-from apps.core.buckets import bucket_bounds, bucket_starts
+from apps.core.buckets import bucket_bounds, bucket_starts, timestamps_array
 from apps.core.numbers import json_number
 from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
 from apps.insights.segments import segment_condition
@@ -100,7 +100,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     # from each event's local time when a clock fold makes bounds ambiguous.
     bounds = bucket_bounds(starts, time_range.zone)
     if bounds is not None:
-        bucket_sql, bucket_params = 'width_bucket(e."timestamp", %s::timestamptz[])', [bounds]
+        bucket_sql, bucket_params = 'width_bucket(e."timestamp", %s::timestamptz[])', [timestamps_array(bounds)]
     else:
         bucket_sql, bucket_params = 'date_trunc(%s, e."timestamp" AT TIME ZONE %s)', [spec.interval,
                                                                                   time_range.zone.key]

@@ -33,7 +33,7 @@ import psycopg
 from django.conf import settings
 from django.db import connection
 
-from apps.core.buckets import bucket_bounds, bucket_starts
+from apps.core.buckets import bucket_bounds, bucket_starts, timestamps_array
 from apps.core.exceptions import ValidationFailed
 from apps.core.numbers import json_number
 from apps.core.timeranges import TimeRange
@@ -74,7 +74,7 @@ def run(*, metric: Metric, aggregation: str, granularity: str, group_by: list[st
     labels = [start.replace(tzinfo=time_range.zone).isoformat() for start in starts]
     bounds = bucket_bounds(starts, time_range.zone)
     if bounds is not None:
-        bucket_sql, bucket_params = 'width_bucket("timestamp", %s::timestamptz[])', [bounds]
+        bucket_sql, bucket_params = 'width_bucket("timestamp", %s::timestamptz[])', [timestamps_array(bounds)]
     else:
         bucket_sql, bucket_params = 'date_trunc(%s, "timestamp" AT TIME ZONE %s)', [granularity, time_range.zone.key]
     where, where_params = [], []
@@ -276,7 +276,8 @@ def _from_rollups(*, metric: Metric, aggregation: str, group_by: list[str], wher
                       for i, clause in enumerate(where))
     group_names = {f"g{i}": name for i, name in enumerate(group_by)}
     group_sql = "jsonb_build_array(" + ", ".join(f"dimensions -> %({name})s" for name in group_names) + ")::text"
-    params: dict[str, Any] = {"metric": metric.id, "bounds": bounds, "ln_gamma": rollup.LN_GAMMA, **named,
+    params: dict[str, Any] = {"metric": metric.id, "bounds": timestamps_array(bounds), "ln_gamma": rollup.LN_GAMMA,
+                              **named,
                               **group_names, "lows": [p[0] for p in pieces], "highs": [p[1] for p in pieces],
                               "granularity": granularity, "low": low, "high": high, "stale": stale, "all": rollup.ALL}
     raw = rollup.states_sql(
