@@ -22,3 +22,6 @@ LOGGING["root"]["level"] = "WARNING"  # noqa: F405
 REDIS_URL = REDIS_URL.rsplit("/", 1)[0] + "/15" if REDIS_URL.count("/") > 2 else REDIS_URL + "/15"  # noqa: F405
 CACHES["default"]["LOCATION"] = REDIS_URL  # noqa: F405
 CELERY_BROKER_URL = REDIS_URL
+# Live-server threads close their connections after each request, so none outlives the test
+# database (a persistent one would hold it open at teardown).
+DATABASES["default"]["CONN_MAX_AGE"] = 0  # noqa: F405
