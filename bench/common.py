@@ -49,3 +49,22 @@ def database_exists(url: str) -> bool:
 
 def median_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:7.1f} ms (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f})"
+
+
+def django_on(suffix: str, *, recreate: bool = True, migrate: bool = True) -> str:
+    """Point Django at the benchmark's own database `<name>_<suffix>` (recreated unless told not
+    to), set it up, and migrate it. Returns the database URL."""
+    url = bench_database_url(suffix)
+    if recreate:
+        recreate_database(url)
+    os.environ["DATABASE_URL"] = url
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
+    os.environ.setdefault("LOG_LEVEL", "WARNING")
+    import django
+
+    django.setup()
+    if migrate:
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0, interactive=False)
+    return url

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import random
 import statistics
 import sys
@@ -31,7 +30,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, recreate_database  # noqa: E402
+from bench.common import django_on  # noqa: E402
 
 METRICS = [f"service{n}.latency" for n in range(10)]
 REGIONS = ["eu-west", "us-east", "us-west", "ap-south"]
@@ -63,18 +62,10 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
 
-    url = bench_database_url("bench_metrics")
-    recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    django_on("bench_metrics")
     import msgspec
     from psycopg.types.json import set_json_dumps
     from django.conf import settings
-    from django.core.management import call_command
     from django.db import connection
     from django_tenants.utils import schema_context
 
@@ -83,7 +74,6 @@ def main() -> None:
     from apps.metrics.queries import rollup
     from apps.tenancy.services import tenant_create
 
-    call_command("migrate", verbosity=0, interactive=False)
     tenant = tenant_create(slug="bench-metrics", monthly_event_quota=10**9).tenant
     with schema_context(tenant.schema_name):
         services.VALUES.ensure(now=datetime.now(timezone.utc), ahead=1, since=START)

@@ -18,7 +18,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
@@ -31,7 +30,7 @@ from zoneinfo import ZoneInfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, database_exists, recreate_database  # noqa: E402
+from bench.common import bench_database_url, database_exists, django_on  # noqa: E402
 
 SLUG = "bench-query"
 ZONE = "Europe/Berlin"
@@ -272,17 +271,8 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="keep a database loaded by an earlier run")
     args = parser.parse_args()
 
-    url = bench_database_url("bench_query")
-    reuse = args.reuse and database_exists(url)
-    if not reuse:
-        recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
+    reuse = args.reuse and database_exists(bench_database_url("bench_query"))
+    django_on("bench_query", recreate=not reuse, migrate=not reuse)
     from django.db import connection
     from django_tenants.utils import schema_context
 
@@ -291,8 +281,6 @@ def main() -> None:
     from apps.tenancy.models import Tenant
     from apps.tenancy.services import tenant_create
 
-    if not reuse:
-        call_command("migrate", verbosity=0, interactive=False)
     tenant = Tenant.objects.filter(slug=SLUG).first()
     loaded = False
     if tenant is not None:

@@ -11,7 +11,6 @@ does without a template).
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import time
@@ -20,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, median_ms, recreate_database  # noqa: E402
+from bench.common import django_on, median_ms  # noqa: E402
 
 
 def main() -> None:
@@ -29,21 +28,13 @@ def main() -> None:
     parser.add_argument("--fill", type=int, default=200)
     args = parser.parse_args()
 
-    url = bench_database_url("bench_tenants")
-    recreate_database(url)
-    os.environ["DATABASE_URL"] = url
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
-    os.environ.setdefault("LOG_LEVEL", "WARNING")
-    import django
-
-    django.setup()
+    django_on("bench_tenants")
     from django.core.management import call_command
     from django.db import connection
 
     from apps.tenancy.models import Tenant
     from apps.tenancy.services import tenant_create
 
-    call_command("migrate", verbosity=0, interactive=False)
     seq = iter(range(10**6))
 
     def timed_create() -> float:
