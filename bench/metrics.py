@@ -64,13 +64,14 @@ def main() -> None:
 
     django_on("bench_metrics")
     import msgspec
-    from psycopg.types.json import set_json_dumps
     from django.conf import settings
     from django.db import connection
     from django_tenants.utils import schema_context
+    from psycopg.types.json import set_json_dumps
 
     from apps.insights.engine import query_run
     from apps.metrics import services
+    from apps.metrics.ingestion import series_of
     from apps.metrics.queries import rollup
     from apps.tenancy.services import tenant_create
 
@@ -90,12 +91,15 @@ def main() -> None:
             set_json_dumps(bytes, context=raw)
             for items in batches(args.values, seed=1):
                 now = datetime.now(timezone.utc)
-                rows = [(ids[item["metric"]], datetime.fromisoformat(item["timestamp"]), item["value"],
-                         msgspec.json.encode(item["dimensions"]), now) for item in items]
+                rows = []
+                for item in items:
+                    dimensions = msgspec.json.encode(item["dimensions"], order="sorted")
+                    rows.append((ids[item["metric"]], datetime.fromisoformat(item["timestamp"]), item["value"],
+                                 dimensions, series_of(dimensions), now))
                 started = time.perf_counter()
-                with raw.copy('COPY metric_values (metric_id, "timestamp", value, dimensions, received_at) '
+                with raw.copy('COPY metric_values (metric_id, "timestamp", value, dimensions, series, received_at) '
                               "FROM STDIN (FORMAT BINARY)") as copy:
-                    copy.set_types(["int8", "timestamptz", "float8", "jsonb", "timestamptz"])
+                    copy.set_types(["int8", "timestamptz", "float8", "jsonb", "int8", "timestamptz"])
                     for row in rows:
                         copy.write_row(row)
                 seconds += time.perf_counter() - started

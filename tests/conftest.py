@@ -15,6 +15,7 @@ from django.core.cache import cache
 from django.db import connection
 from rest_framework.test import APIClient
 
+from apps.metrics.services import _KNOWN_SERIES
 from apps.tenancy.services import TenantCreated, tenant_create
 from tests.helpers import bearer
 
@@ -80,6 +81,8 @@ def _public_schema_between_tests():  # noqa: PT004
 @pytest.fixture(autouse=True)
 def _empty_cache():  # noqa: PT004
     """Tests reuse schema names (t_acme) while Redis outlives their transactions: start each test with
-    an empty cache (the tests' own Redis database, never the running stack's)."""
+    an empty cache (the tests' own Redis database, never the running stack's), and with no metric
+    series remembered by the write path."""
     cache.clear()
+    _KNOWN_SERIES.clear()
     yield

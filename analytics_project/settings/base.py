@@ -230,6 +230,8 @@ EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
 METRIC_MAX_FUTURE_SECONDS = env.int("METRIC_MAX_FUTURE_SECONDS", default=86400, minimum=0)
 # Metric aggregations over ranges longer than this read rollups (percentiles then within 1%).
 METRIC_ROLLUP_AFTER_HOURS = env.int("METRIC_ROLLUP_AFTER_HOURS", default=48, minimum=0)
+# Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
+METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=2, minimum=1)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range
 # reaching now is never served staler than QUERY_CACHE_TTL_NOW seconds).
 QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)

@@ -38,3 +38,14 @@ class Unavailable(DomainError):
 
     status_code = 503
     code = "unavailable"
+
+
+class RateLimited(DomainError):
+    """Too many requests; `retry_after` seconds until one may succeed."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: int, code: str | None = None) -> None:
+        super().__init__(message, code=code)
+        self.retry_after = retry_after

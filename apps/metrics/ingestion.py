@@ -11,6 +11,7 @@ with a reason, when:
 
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -71,6 +72,14 @@ def _finite(number: int | float) -> bool:
         return math.isfinite(number)
     except OverflowError:  # an integer beyond any float
         return False
+
+
+def series_of(encoded_dimensions: bytes) -> int:
+    """The series id of a set of dimensions given as JSON with sorted keys (msgspec's
+    `order="sorted"`): the first 8 bytes of its BLAKE2b hash as a signed integer, never 0 (the id
+    of the rollups over all values). Stored with every value and in `metric_series`; it must never
+    change."""
+    return int.from_bytes(hashlib.blake2b(encoded_dimensions, digest_size=8).digest(), "little", signed=True) or 1
 
 
 def latest_allowed(now: datetime) -> datetime:

@@ -15,7 +15,16 @@ from psycopg.types.json import set_json_dumps
 from apps.core.exceptions import ValidationFailed
 from apps.core.partitions import PartitionedTable
 from apps.metrics.exceptions import MetricAlreadyExists
-from apps.metrics.ingestion import BatchItem, Refused, Rules, ValueIn, ValueRow, latest_allowed, value_row
+from apps.metrics.ingestion import (
+    BatchItem,
+    Refused,
+    Rules,
+    ValueIn,
+    ValueRow,
+    latest_allowed,
+    series_of,
+    value_row,
+)
 from apps.metrics.models import Metric
 from apps.metrics.queries import rollup
 from apps.metrics.selectors import metric_get, metrics_by_name
@@ -25,7 +34,10 @@ NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 MAX_DIMENSIONS = 20
 MAX_TAGS = 50
-_encode = msgspec.json.encode
+_encode_sorted = msgspec.json.Encoder(order="sorted").encode
+# (schema, metric id, series) recorded in `metric_series` and committed, so writes skip them (a
+# metric's id is never reused, nor is a schema's name).
+_KNOWN_SERIES: set[tuple[str, int, int]] = set()
 # The fields a PATCH may change; the name and type define what stored values mean.
 MUTABLE = ("display_name", "unit", "description", "dimensions", "tags")
 
@@ -85,29 +97,50 @@ def metric_delete(*, name: str) -> int:
             deleted = cursor.rowcount
             cursor.execute("DELETE FROM metric_rollups WHERE metric_id = %s", [metric.id])
             cursor.execute("DELETE FROM metric_dirty WHERE metric_id = %s", [metric.id])
+            cursor.execute("DELETE FROM metric_series WHERE metric_id = %s", [metric.id])
         metric.delete()
     return deleted
 
 
 def _write(rows: list[ValueRow], received_at: datetime) -> None:
-    """Binary COPY of the values, and the minutes they touch queued for the roll-up (rollup.py,
-    step 2), in one transaction."""
+    """Binary COPY of the values with their series, the series recorded, and the minutes they touch
+    queued for the roll-up (rollup.py, step 2), in one transaction."""
     if not rows:
         return
     minutes = sorted({(r.metric_id, r.timestamp.astimezone(timezone.utc).replace(second=0, microsecond=0))
                       for r in rows})
+    series: dict[tuple[int, bytes], int] = {}
     with transaction.atomic(), connection.cursor() as cursor:
         raw = cursor.cursor
         # On this cursor only: jsonb values are given as JSON bytes msgspec already encoded.
         set_json_dumps(bytes, context=raw)
-        with raw.copy('COPY metric_values (metric_id, "timestamp", value, dimensions, received_at) '
+        with raw.copy('COPY metric_values (metric_id, "timestamp", value, dimensions, series, received_at) '
                       "FROM STDIN (FORMAT BINARY)") as copy:
-            copy.set_types(["int8", "timestamptz", "float8", "jsonb", "timestamptz"])
+            copy.set_types(["int8", "timestamptz", "float8", "jsonb", "int8", "timestamptz"])
             for r in rows:
-                copy.write_row((r.metric_id, r.timestamp, r.value, _encode(r.dimensions), received_at))
+                encoded = _encode_sorted(r.dimensions)
+                key = (r.metric_id, encoded)
+                if key not in series:
+                    series[key] = series_of(encoded)
+                copy.write_row((r.metric_id, r.timestamp, r.value, encoded, series[key], received_at))
+        schema = connection.schema_name
+        new = [(m, d, number) for (m, d), number in series.items() if (schema, m, number) not in _KNOWN_SERIES]
         with psycopg.Cursor(raw.connection) as insert:
-            insert.execute("INSERT INTO metric_dirty (metric_id, minute) SELECT * FROM unnest(%s::int8[], "
-                           "%s::timestamptz[])", [[m for m, _ in minutes], [t for _, t in minutes]])
+            insert.execute(
+                "WITH known AS (INSERT INTO metric_series (metric_id, series, dimensions) "
+                "SELECT m, s, d::jsonb FROM unnest(%s::int8[], %s::int8[], %s::text[]) AS u(m, s, d) "
+                "ON CONFLICT DO NOTHING) "
+                "INSERT INTO metric_dirty (metric_id, minute) SELECT * FROM unnest(%s::int8[], %s::timestamptz[])",
+                [[m for m, _, _ in new], [number for _, _, number in new], [d.decode() for _, d, _ in new],
+                 [m for m, _ in minutes], [t for _, t in minutes]])
+        if new:
+            transaction.on_commit(lambda: _remember_series(schema, new))
+
+
+def _remember_series(schema: str, new: list[tuple[int, bytes, int]]) -> None:
+    if len(_KNOWN_SERIES) > 100_000:
+        _KNOWN_SERIES.clear()
+    _KNOWN_SERIES.update((schema, m, number) for m, _, number in new)
 
 
 def metric_value_record(*, name: str, data: Any) -> ValueRow:

@@ -141,3 +141,18 @@ def test_upkeep_makes_partitions_ahead_and_drops_values_past_retention(make_tena
     with schema_context(handle.tenant.schema_name):
         names = VALUES.partitions()
     assert old.name not in names and VALUES.month_of(now).next().name in names
+
+
+def test_value_endpoints_apply_the_per_key_rate_limit(client, acme, settings):
+    create(client, acme.secret_key)
+    settings.INGEST_RATE_LIMIT_PER_SECOND = 2
+    responses = [client.post("/api/v1/metrics/api.latency/values", {"value": 1}, content_type="application/json",
+                             **bearer(acme.write_key)) for _ in range(4)]
+    responses += [client.post("/api/v1/metrics/values/batch", {"values": [{"metric": "api.latency", "value": 1}]},
+                              content_type="application/json", **bearer(acme.write_key)) for _ in range(4)]
+    limited = [r for r in responses if r.status_code == 429]
+    assert limited and all(r.status_code in (200, 429) for r in responses)
+    assert_error(limited[0], 429, "rate_limited")
+    assert int(limited[0]["Retry-After"]) >= 1
+    # Refused requests store nothing; the others store their value.
+    assert len(stored(acme.tenant)) == len(responses) - len(limited)

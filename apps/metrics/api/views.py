@@ -11,7 +11,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import IngestionApi, TenantApi
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import RateLimited, ValidationFailed
+from apps.events import limits
 from apps.core.pagination import paginate
 from apps.insights.engine import query_run
 from apps.metrics import analysis, selectors, services
@@ -52,10 +53,20 @@ class MetricDetailApi(TenantApi):
         return Response(status=204)
 
 
+def _rate_limit(request: Request) -> None:
+    """The per-key request rate limit of event ingestion. Metric values do not count against the
+    monthly event quota (an unreachable quota is passed)."""
+    refusal = limits.limits_check(key_prefix=request.auth.prefix, tenant_id=request.auth.tenant_id,
+                                  monthly_quota=2**62, events=0)
+    if refusal is not None:
+        raise RateLimited(refusal.message, retry_after=refusal.retry_after, code=refusal.code)
+
+
 @extend_schema(tags=["metrics"])
 class MetricValueApi(IngestionApi):
     @extend_schema(request=ValueInput, responses=AcceptedOutput, summary="Record one value (write key)")
     def post(self, request: Request, name: str) -> Response:
+        _rate_limit(request)
         services.metric_value_record(name=name, data=request.data)
         return Response({"accepted": 1, "rejected": []})
 
@@ -65,6 +76,7 @@ class MetricValueBatchApi(IngestionApi):
     @extend_schema(request=BatchInput, responses=AcceptedOutput,
                    summary="Record values of several metrics (write key); each bad value is listed")
     def post(self, request: Request) -> Response:
+        _rate_limit(request)
         answer = services.metric_values_record_batch(data=request.data)
         if not answer["accepted"]:
             raise ValidationFailed("No value in the batch is valid.", details=answer)

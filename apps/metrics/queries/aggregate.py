@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
-import psycopg
+import pandas as pd
 from django.conf import settings
 from django.db import connection
 
@@ -39,7 +39,7 @@ from apps.core.numbers import json_number
 from apps.core.timeranges import TimeRange
 from apps.metrics.models import Metric
 from apps.metrics.queries import rollup
-from apps.metrics.sketch import GAMMA
+from apps.metrics.states import States, micros
 
 ZERO_WHEN_EMPTY = {"count", "sum", "rate"}
 _AGGREGATE = {
@@ -160,102 +160,6 @@ def _rollup_granularity(bounds: list[datetime] | None, time_range: TimeRange, *,
     return None
 
 
-STATE_SELECT = ("k1, k2, count, sum, min, max, last_ts, last_id, last_value, array_send(pos_keys), "
-                "array_send(pos_counts), array_send(neg_keys), array_send(neg_counts), zeros")
-_INT4 = np.dtype([("length", ">i4"), ("value", ">i4")])
-_INT8 = np.dtype([("length", ">i4"), ("value", ">i8")])
-
-
-def _array(data: bytes, dtype: np.dtype) -> np.ndarray:
-    """An int4[]/int8[] from PostgreSQL's binary array format (array_send): a 12-byte header for an
-    empty array, 20 bytes for one dimension, then (length, value) per element."""
-    if len(data) <= 12:
-        return np.empty(0, dtype=np.int64)
-    return np.frombuffer(data, dtype=dtype, offset=20)["value"].astype(np.int64)
-
-
-class _State:
-    __slots__ = ("count", "sum", "min", "max", "last", "positive", "negative", "zeros")
-
-    def __init__(self, row: tuple) -> None:
-        _, _, self.count, self.sum, self.min, self.max, last_ts, last_id, last_value, pk, pc, nk, nc, self.zeros = row
-        self.last = (last_ts, last_id, last_value)
-        self.positive = [(_array(pk, _INT4), _array(pc, _INT8))] if len(pk) > 12 else []
-        self.negative = [(_array(nk, _INT4), _array(nc, _INT8))] if len(nk) > 12 else []
-
-    def merge(self, other: _State) -> None:
-        self.count += other.count
-        self.sum += other.sum
-        self.min, self.max = min(self.min, other.min), max(self.max, other.max)
-        self.last = max(self.last, other.last, key=lambda last: (last[0], last[1]))
-        self.positive += other.positive
-        self.negative += other.negative
-        self.zeros += other.zeros
-
-    def value(self, aggregation: str) -> float | int | None:
-        if aggregation in ("count", "sum", "rate"):
-            return self.count if aggregation == "count" else self.sum
-        if aggregation == "avg":
-            return self.sum / self.count
-        return {"min": self.min, "max": self.max, "last": self.last[2]}[aggregation]
-
-
-# Sketch entries sort by value: negatives by decreasing key, then zeros, then positives by key.
-_NEGATIVE, _ZERO = -(10**6), -(5 * 10**5)
-
-
-def _quantiles(states: list[_State], q: float) -> np.ndarray:
-    """The q-quantile of each state's sketch (linear interpolation between the representatives of
-    the order statistics around rank q * (n - 1), as apps.metrics.sketch.Sketch.quantile), for all
-    states at once: one sort of every sketch entry by (state, value), one cumulative sum."""
-    columns: dict[int, tuple[list, list, list]] = {1: ([], [], []), -1: ([], [], [])}
-    for index, state in enumerate(states):
-        for sign, pieces in ((1, state.positive), (-1, state.negative)):
-            keys_list, counts_list, owners = columns[sign]
-            for keys, counts in pieces:
-                if len(keys):
-                    keys_list.append(keys), counts_list.append(counts), owners.append((index, len(keys)))
-    zero_ids = np.array([i for i, state in enumerate(states) if state.zeros], dtype=np.int64)
-    zero_counts = np.array([state.zeros for state in states if state.zeros], dtype=np.int64)
-    keys_parts, counts_parts, ids_parts, sign_parts = [zero_ids * 0], [zero_counts], [zero_ids], \
-        [np.zeros(len(zero_ids), dtype=np.int8)]
-    for sign, (keys_list, counts_list, owners) in columns.items():
-        if keys_list:
-            keys_parts.append(np.concatenate(keys_list)), counts_parts.append(np.concatenate(counts_list))
-            ids_parts.append(np.repeat([o[0] for o in owners], [o[1] for o in owners]))
-            sign_parts.append(np.full(len(keys_parts[-1]), sign, dtype=np.int8))
-    keys, counts = np.concatenate(keys_parts), np.concatenate(counts_parts)
-    ids, sign = np.concatenate(ids_parts), np.concatenate(sign_parts)
-    codes = np.where(sign > 0, keys, np.where(sign < 0, _NEGATIVE - keys, _ZERO))
-    # One int64 per entry ordering by (state, value); rollups store their keys sorted, so for one
-    # row per bucket the entries usually arrive in order and need no sort.
-    sizes = np.bincount(ids, weights=counts, minlength=len(states)).astype(np.int64)
-    combined = (ids << 24) + (codes + (1 << 23))
-    if len(combined) > 1 and not np.all(combined[1:] >= combined[:-1]):
-        order = np.argsort(combined, kind="stable")
-        counts, keys, sign = counts[order], keys[order], sign[order]
-    ends = np.cumsum(counts)
-
-    def value_at(index: np.ndarray) -> np.ndarray:  # the bucket representatives, only where read
-        return sign[index] * (2 * GAMMA ** keys[index].astype(float) / (GAMMA + 1))
-
-    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    position = q * (sizes - 1)
-    low, high = np.floor(position).astype(np.int64), np.ceil(position).astype(np.int64)
-    at_low = value_at(np.searchsorted(ends, offsets + low, side="right"))
-    at_high = value_at(np.searchsorted(ends, offsets + high, side="right"))
-    return at_low + (at_high - at_low) * (position - low)
-
-
-def _fetch(sql: str, params: dict[str, Any]) -> list[tuple]:
-    connection.ensure_connection()
-    connection.cursor().close()  # django-tenants sets the tenant's search_path on the connection
-    # Binary results: the sketches' arrays arrive as bytes numpy reads in place.
-    with psycopg.Cursor(connection.connection) as cursor:
-        cursor.execute(f"SELECT {STATE_SELECT} FROM ({sql}) states", params, binary=True)
-        return cursor.fetchall()
-
-
 def _from_rollups(*, metric: Metric, aggregation: str, group_by: list[str], where: list[str],
                   where_params: list[Any], limit: int, time_range: TimeRange, starts: list[datetime],
                   labels: list[str], bounds: list[datetime], granularity: str) -> list[dict[str, Any]]:
@@ -263,73 +167,75 @@ def _from_rollups(*, metric: Metric, aggregation: str, group_by: list[str], wher
     low = _floor(time_range.start, granularity)
     low = low if low >= time_range.start else low + step
     high = _floor(time_range.end, granularity)
+    by_series = bool(group_by or where)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT DISTINCT date_bin(%s::interval, minute, {rollup.ORIGIN}) FROM metric_dirty "
                        "WHERE metric_id = %s AND minute >= %s AND minute < %s",
                        [f"1 {granularity}", metric.id, low, high])
         stale = sorted(row[0] for row in cursor.fetchall())
-    # Read raw: the partial buckets at both ends and the rollup buckets not rolled up yet.
-    pieces = [(time_range.start, min(low, time_range.end)), (max(high, time_range.start), time_range.end)]
-    pieces = [(lo, hi) for lo, hi in pieces if lo < hi] + [(bucket, bucket + step) for bucket in stale]
-    named = {f"w{i}": value for i, value in enumerate(where_params)}
-    filters = "".join(f" AND {clause % tuple(f'%({name})s' for name in list(named)[2 * i:2 * i + 2])}"
-                      for i, clause in enumerate(where))
-    group_names = {f"g{i}": name for i, name in enumerate(group_by)}
-    group_sql = "jsonb_build_array(" + ", ".join(f"dimensions -> %({name})s" for name in group_names) + ")::text"
-    params: dict[str, Any] = {"metric": metric.id, "bounds": timestamps_array(bounds), "ln_gamma": rollup.LN_GAMMA,
-                              **named,
-                              **group_names, "lows": [p[0] for p in pieces], "highs": [p[1] for p in pieces],
-                              "granularity": granularity, "low": low, "high": high, "stale": stale, "all": rollup.ALL}
-    raw = rollup.states_sql(
-        source="raw",
-        from_sql=f"""
-            FROM unnest(%(lows)s::timestamptz[], %(highs)s::timestamptz[]) AS p(lo, hi)
-            JOIN metric_values v ON v.metric_id = %(metric)s AND v."timestamp" >= p.lo AND v."timestamp" < p.hi
-            WHERE true {filters}""",
-        key_sql=f'width_bucket(v."timestamp", %(bounds)s::timestamptz[]) AS k1, {group_sql} AS k2, 0 AS k3',
-    )
-    # A literal, so the planner can use the partial index of the ALL rows.
-    dimensions = f"dimensions = '{rollup.ALL}'::jsonb" if not group_by and not where else \
-        f"dimensions <> '{rollup.ALL}'::jsonb"
-    rolled = f"""
-        SELECT width_bucket(bucket, %(bounds)s::timestamptz[]) AS k1, {group_sql} AS k2, count, sum, min, max,
-               last_ts, last_id, last_value, pos_keys, pos_counts, neg_keys, neg_counts, zeros
-        FROM metric_rollups
-        WHERE metric_id = %(metric)s AND granularity = %(granularity)s AND bucket >= %(low)s AND bucket < %(high)s
-          AND bucket <> ALL(%(stale)s::timestamptz[]) AND {dimensions} {filters}
-    """
-    states: dict[tuple[int, str], _State] = {}
-    for row in [*(_fetch(raw, params) if pieces else []), *_fetch(rolled, params)]:
-        state = _State(row)
-        key = (row[0], row[1])
-        if key in states:
-            states[key].merge(state)
+        # The series in scope, each with its group: the JSON array of its group_by dimensions.
+        if by_series:
+            group_sql = "jsonb_build_array(" + ", ".join(["dimensions -> %s"] * len(group_by)) + ")::text"
+            cursor.execute(f"SELECT series, {group_sql} FROM metric_series WHERE metric_id = %s "
+                           f"{''.join(f' AND {w}' for w in where)} ORDER BY series",
+                           [*group_by, metric.id, *where_params])
+            scope = cursor.fetchall()
         else:
-            states[key] = state
-    counts: dict[str, int] = {}
-    for (_, grp), state in states.items():
-        counts[grp] = counts.get(grp, 0) + state.count
-    ordered = sorted(counts, key=lambda g: (-counts[g], g.encode()))[:limit] if group_by else ["[]"]
+            scope = [(rollup.ALL, "[]")]
+        series_ids = np.array([row[0] for row in scope], dtype=np.int64)
+        group_of_series, groups = pd.factorize(np.array([row[1] for row in scope], dtype=object))
+        # Read raw: the partial buckets at both ends and the rollup buckets not rolled up yet.
+        pieces = [(time_range.start, min(low, time_range.end)), (max(high, time_range.start), time_range.end)]
+        pieces = [(lo, hi) for lo, hi in pieces if lo < hi] + [(bucket, bucket + step) for bucket in stale]
+        _, ts, ids, values, raw_series = rollup.raw_values(
+            cursor, [(metric.id, lo, hi) for lo, hi in pieces], series=series_ids.tolist() if by_series else None)
+        with rollup.binary_cursor(cursor) as binary:
+            # Series 0 as a literal, so the planner can use the partial index of the ALL rows.
+            binary.execute(
+                f"""SELECT {rollup.micros_sql('bucket')}, series, count, sum, min, max, {rollup.micros_sql('last_ts')},
+                           last_id, last_value, sketch
+                    FROM metric_rollups
+                    WHERE metric_id = %s AND granularity = %s AND bucket >= %s AND bucket < %s
+                      AND bucket <> ALL(%s::timestamptz[])
+                      AND {"series = ANY(%s::int8[])" if by_series else f"series = {rollup.ALL} AND %s::int8[] IS NULL"}""",
+                [metric.id, rollup.GRANULARITY[granularity], low, high, stale, series_ids.tolist() if by_series else None])
+            rows = binary.fetchall()
+    bounds_us = np.array([micros(bound) for bound in bounds], dtype=np.int64)
+    raw_group = group_of_series[np.searchsorted(series_ids, raw_series)] if by_series else np.zeros(len(ts), np.int64)
+    rolled_series = np.array([row[1] for row in rows], dtype=np.int64)
+    rolled_group = group_of_series[np.searchsorted(series_ids, rolled_series)] if by_series else \
+        np.zeros(len(rows), np.int64)
+    # Per state, its bucket (1-based, as width_bucket) and group; merged per (bucket, group).
+    bucket = np.concatenate([np.searchsorted(bounds_us, ts, side="right"),
+                             np.searchsorted(bounds_us, np.array([row[0] for row in rows], dtype=np.int64),
+                                             side="right")])
+    group = np.concatenate([raw_group, rolled_group]).astype(np.int64)
+    first, merged = States.concat([States.of_values(ts, ids, values), States.from_rows([row[2:] for row in rows])]
+                                  ).fold(bucket * max(len(groups), 1) + group)
+    bucket, group = bucket[first], group[first]
+    totals = np.bincount(group, weights=merged.count, minlength=len(groups))
+    ordered = sorted(range(len(groups)), key=lambda g: (-totals[g], groups[g].encode()))
+    ordered = [g for g in ordered if totals[g] > 0][:limit] if group_by else [0]
+    if aggregation.startswith("p"):
+        answer = merged.quantiles(int(aggregation[1:]) / 100)
+    elif aggregation == "avg":
+        answer = merged.sum / np.maximum(merged.count, 1)
+    else:
+        answer = {"count": merged.count, "sum": merged.sum, "rate": merged.sum, "min": merged.min, "max": merged.max,
+                  "last": merged.last_value}[aggregation]
+    found = {(int(b), int(g)): value for b, g, value in zip(bucket, group, answer.tolist())}
     seconds = _bucket_seconds(starts, time_range) if aggregation == "rate" else {}
     empty = 0 if aggregation in ZERO_WHEN_EMPTY else None
-    if aggregation.startswith("p") and states:
-        keys = list(states)
-        percentiles = dict(zip(keys, _quantiles([states[key] for key in keys], int(aggregation[1:]) / 100)))
     series = []
-    for grp in ordered:
+    for g in ordered:
         values = []
         for index, start in enumerate(starts, 1):
-            state = states.get((index, grp))
-            if state is None:
-                value = empty
-            elif aggregation.startswith("p"):
-                value = float(percentiles[(index, grp)])
-            else:
-                value = state.value(aggregation)
-            if aggregation == "rate" and state is not None:
+            value = found.get((index, g), empty)
+            if aggregation == "rate" and (index, g) in found:
                 value = value / seconds[start] if seconds[start] > 0 else 0.0
             values.append(json_number(value))
-        series.append({"group": dict(zip(group_by, json.loads(grp))), "buckets": labels, "values": values})
+        text = groups[g] if len(groups) else "[]"
+        series.append({"group": dict(zip(group_by, json.loads(text))), "buckets": labels, "values": values})
     return series
 
 
