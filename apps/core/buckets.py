@@ -6,6 +6,7 @@ agree on what "a day in Europe/Paris" is, DST days included.
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
@@ -48,6 +49,14 @@ def bucket_starts(time_range: TimeRange, interval: str) -> list[datetime]:
     return starts
 
 
+# Zones whose offset never changed (tzdata's UTC aliases and Etc/GMT±N).
+_FIXED = re.compile(r"^(Etc/)?(UTC|UCT|GMT|GMT0|GMT[+-]\d{1,2}|Greenwich|Universal|Zulu)$")
+
+
+def _fixed_offset(zone: ZoneInfo) -> timedelta | None:
+    return zone.utcoffset(datetime(2000, 1, 1)) if _FIXED.match(zone.key or "") else None
+
+
 def _occurrences(local: datetime, zone: ZoneInfo) -> list[datetime]:
     """The UTC instants at which the zone's clock shows `local`: none in a gap, two in a fold."""
     offset = local.replace(tzinfo=zone).utcoffset()
@@ -82,6 +91,9 @@ def bucket_bounds(starts: list[datetime], zone: ZoneInfo) -> list[datetime] | No
     which is the bucket holding its local time unless a clock fold carries local times from before
     a bucket start to after it (a minute bucket inside a repeated hour); then None, and buckets are
     computed from each event's local time instead."""
+    fixed = _fixed_offset(zone)
+    if fixed is not None:  # no gaps or folds: each start is one instant
+        return [(start - fixed).replace(tzinfo=timezone.utc) for start in starts]
     bounds = []
     for start in starts:
         before = _occurrences(start - timedelta(microseconds=1), zone)

@@ -21,6 +21,8 @@ CASES = [
     ("Australia/Lord_Howe", "hour", "2026-04-04", "2026-04-06", timedelta(minutes=3)),  # a 30-minute fold
     ("Asia/Kolkata", "week", "2026-01-01", "2026-03-01", timedelta(hours=5)),
     ("America/New_York", "month", "2026-01-01", "2026-12-01", timedelta(hours=9)),
+    ("UTC", "hour", "2026-03-28", "2026-03-30", timedelta(minutes=7)),  # fixed offsets take a shortcut
+    ("Etc/GMT+5", "day", "2026-03-01", "2026-03-20", timedelta(minutes=37)),
 ]
 
 

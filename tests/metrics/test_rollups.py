@@ -132,7 +132,7 @@ def test_rolling_twice_changes_nothing_and_late_values_re_roll_their_buckets(lat
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_roll_ups_leave_one_correct_set_of_rows(monkeypatch):
     # Small chunks, so each run also rolls chunks on its worker connections at once.
-    monkeypatch.setattr(rollup, "CHUNK_MINUTES", 300)
+    monkeypatch.setattr(rollup, "CHUNK_ROWS", 300)
     tenant = tenant_create(slug="rollup-race").tenant
     with schema_context(tenant.schema_name):
         services.metric_create(name="latency", metric_type="histogram", dimensions=["region"])
@@ -160,3 +160,29 @@ def test_concurrent_roll_ups_leave_one_correct_set_of_rows(monkeypatch):
         with connection.cursor() as cursor:
             cursor.execute("SELECT count(*) FROM metric_dirty")
             assert cursor.fetchone()[0] == 0
+
+
+def test_metric_days_heavier_than_a_chunk_are_split_and_give_the_same_rows(latency, monkeypatch):
+    with schema_context(latency.schema_name):
+        record(3000, seed=5, hours=30)
+        rollup.roll()
+        whole = rollup_rows()
+        with connection.cursor() as cursor:
+            cursor.execute("DELETE FROM metric_rollups")
+            cursor.execute("INSERT INTO metric_dirty (metric_id, minute) SELECT metric_id, "
+                           f"date_bin('1 minute', \"timestamp\", {rollup.ORIGIN}) FROM metric_values")
+        # Every unit is heavier than a chunk: its hours go in several chunks, its day after them.
+        monkeypatch.setattr(rollup, "CHUNK_ROWS", 40)
+        chunks, split = rollup._chunks(rollup_dirty_hours())
+        assert len(split) == 2 and len(chunks) > 10
+        rollup.roll()
+        assert same_rows(rollup_rows(), whole)
+        check_against_raw(whole)
+
+
+def rollup_dirty_hours() -> list[tuple]:
+    hour = rollup.micros_sql("date_trunc('hour', minute)")
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT metric_id, {hour}, "
+                       "count(DISTINCT minute), count(*) FROM metric_dirty GROUP BY 1, 2 ORDER BY 1, 2")
+        return cursor.fetchall()

@@ -49,7 +49,7 @@ GRANULARITY = {"minute": MINUTE, "hour": HOUR, "day": DAY}
 US = {MINUTE: 60_000_000, HOUR: 3_600_000_000, DAY: 86_400_000_000}
 STEPS = {"minute": timedelta(minutes=1), "hour": timedelta(hours=1), "day": timedelta(days=1)}
 ORIGIN = "TIMESTAMPTZ '2000-01-03 00:00:00+00'"  # a Monday at midnight UTC
-CHUNK_MINUTES = 20_000
+CHUNK_ROWS = 20_000
 SPAN_HOURS = 6  # raw values are read in spans of at most this many dirty hours
 COLUMNS = "metric_id, granularity, bucket, series, count, sum, min, max, last_ts, last_id, last_value, sketch"
 # The fixed-width part of a rollup row in PostgreSQL's binary COPY format: the field count, then
@@ -75,26 +75,13 @@ def roll() -> dict[str, int]:
         cursor.execute("SELECT pg_try_advisory_xact_lock(hashtext(current_schema() || ':metric_rollups'))")
         if not cursor.fetchone()[0]:
             return {"minutes": 0, "hours": 0, "days": 0, "skipped": 1}
-        # The dirty hours, with how many distinct dirty minutes each holds.
+        # The dirty hours, with how many distinct minutes and queue rows each holds.
         cursor.execute(f"""
             WITH taken AS (DELETE FROM metric_dirty RETURNING metric_id, minute)
-            SELECT metric_id, {micros_sql("date_trunc('hour', minute)")}, count(DISTINCT minute)
+            SELECT metric_id, {micros_sql("date_trunc('hour', minute)")}, count(DISTINCT minute), count(*)
             FROM taken GROUP BY 1, 2 ORDER BY 1, 2""")
         hours = cursor.fetchall()
-        units: dict[tuple[int, int], list[int]] = defaultdict(list)
-        weights: dict[tuple[int, int], int] = defaultdict(int)
-        for metric_id, hour, minutes in hours:
-            units[(metric_id, hour - hour % US[DAY])].append(hour)
-            weights[(metric_id, hour - hour % US[DAY])] += minutes
-        chunks: list[list[tuple[int, int, list[int]]]] = [[]]
-        size = 0
-        for (metric_id, day), unit_hours in sorted(units.items()):
-            if size >= CHUNK_MINUTES:
-                chunks.append([])
-                size = 0
-            chunks[-1].append((metric_id, day, unit_hours))
-            size += weights[(metric_id, day)]
-        chunks = [chunk for chunk in chunks if chunk]
+        chunks, split = _chunks(hours)
         if inline or len(chunks) == 1:
             for chunk in chunks:
                 _roll_chunk(cursor, chunk)
@@ -103,10 +90,48 @@ def roll() -> dict[str, int]:
             with ThreadPoolExecutor(settings.METRIC_ROLLUP_WORKERS) as pool:
                 for _ in pool.map(lambda chunk: _roll_chunk_apart(schema, chunk), chunks):
                     pass
-    return {"minutes": sum(weights.values()), "hours": len(hours), "days": len(units)}
+        if split:  # their hours are all stored now (committed, if by workers)
+            _roll_days(cursor, [(metric_id, day, []) for metric_id, day in split])
+    days = {(metric_id, hour - hour % US[DAY]) for metric_id, hour, _, _ in hours}
+    return {"minutes": sum(row[2] for row in hours), "hours": len(hours), "days": len(days)}
 
 
-def _roll_chunk_apart(schema: str, chunk: list[tuple[int, int, list[int]]]) -> None:
+Piece = tuple[int, int, list[int], bool]  # metric, day, dirty hours, whether they are all of the day's
+
+
+def _chunks(hours: list[tuple[int, int, int, int]]) -> tuple[list[list[Piece]], list[tuple[int, int]]]:
+    """The dirty (metric, day) units cut into chunks of at most CHUNK_ROWS queue rows (each row
+    stands for one write's values in one minute, so they bound the values a chunk reads). A unit
+    heavier than that is split into runs of hours; its day is then rolled from its stored hours
+    after every chunk (the second list)."""
+    units: dict[tuple[int, int], list[tuple[int, int]]] = defaultdict(list)
+    for metric_id, hour, _, rows in hours:
+        units[(metric_id, hour - hour % US[DAY])].append((hour, rows))
+    chunks: list[list[Piece]] = [[]]
+    split = []
+    size = 0
+    for (metric_id, day), unit in sorted(units.items()):
+        weight = sum(rows for _, rows in unit)
+        if weight <= CHUNK_ROWS:
+            if size + weight > CHUNK_ROWS:
+                chunks.append([])
+                size = 0
+            chunks[-1].append((metric_id, day, [hour for hour, _ in unit], True))
+            size += weight
+            continue
+        split.append((metric_id, day))
+        run, run_size = [], 0
+        for hour, rows in unit:
+            if run and run_size + rows > CHUNK_ROWS:
+                chunks.append([(metric_id, day, run, False)])
+                run, run_size = [], 0
+            run.append(hour)
+            run_size += rows
+        chunks.append([(metric_id, day, run, False)])
+    return [chunk for chunk in chunks if chunk], split
+
+
+def _roll_chunk_apart(schema: str, chunk: list[Piece]) -> None:
     try:
         with schema_context(schema), transaction.atomic(), connection.cursor() as cursor:
             _roll_chunk(cursor, chunk)
@@ -119,10 +144,10 @@ def binary_cursor(cursor: Any) -> psycopg.Cursor:
     return psycopg.Cursor(cursor.cursor.connection)
 
 
-def _spans(chunk: list[tuple[int, int, list[int]]]) -> list[tuple[int, int, int]]:
+def _spans(chunk: list[Piece]) -> list[tuple[int, int, int]]:
     """(metric, low, high) in microseconds: runs of consecutive dirty hours, at most SPAN_HOURS long."""
     spans = []
-    for metric_id, _, hours in chunk:
+    for metric_id, _, hours, _ in chunk:
         low = previous = hours[0]
         for hour in hours[1:]:
             if hour != previous + US[HOUR] or hour - low >= SPAN_HOURS * US[HOUR]:
@@ -183,7 +208,7 @@ def key_of(*columns: np.ndarray) -> np.ndarray:
     return key
 
 
-def _roll_chunk(cursor: Any, chunk: list[tuple[int, int, list[int]]]) -> None:
+def _roll_chunk(cursor: Any, chunk: list[Piece]) -> None:
     spans = _spans(chunk)
     as_moment = [(m, moment(lo), moment(hi)) for m, lo, hi in spans]
     metrics, ts, ids, values, series = raw_values(cursor, as_moment)
@@ -204,18 +229,29 @@ def _roll_chunk(cursor: Any, chunk: list[tuple[int, int, list[int]]]) -> None:
     for metric_column, bucket, series_column, states in hour_levels.values():
         levels.append((HOUR, metric_column, bucket, series_column, states))
 
-    # Days from their hours: those just computed and the stored ones of the clean hours.
-    stored = _stored_hours(cursor, [(m, day, hours) for m, day, hours in chunk if len(hours) < 24])
-    day_metric = np.concatenate([hour_levels["series"][0], hour_levels["all"][0], stored[0]])
-    day_hour = np.concatenate([hour_levels["series"][1], hour_levels["all"][1], stored[1]])
-    day_series = np.concatenate([hour_levels["series"][2], hour_levels["all"][2], stored[2]])
-    day = day_hour - day_hour % US[DAY]
-    first, days = States.concat([hour_levels["series"][3], hour_levels["all"][3], stored[3]]).fold(
-        key_of(day_metric, day_series, day))
-    levels.append((DAY, day_metric[first], day[first], day_series[first], days))
+    _replace(cursor, [(m, MINUTE, lo, hi) for m, lo, hi in as_moment] + [(m, HOUR, lo, hi) for m, lo, hi in as_moment],
+             levels)
+    whole = [(m, day, hours) for m, day, hours, complete in chunk if complete]
+    _roll_days(cursor, whole, hour_levels=list(hour_levels.values()))
 
-    deleted = [(m, MINUTE, lo, hi) for m, lo, hi in as_moment] + [(m, HOUR, lo, hi) for m, lo, hi in as_moment] + \
-        [(m, DAY, moment(day_start), moment(day_start + US[DAY])) for m, day_start, _ in chunk]
+
+def _roll_days(cursor: Any, units: list[tuple[int, int, list[int]]],
+               hour_levels: list[tuple[np.ndarray, np.ndarray, np.ndarray, States]] = ()) -> None:
+    """The (metric, day) units' day rollups from their hours: `hour_levels`, just computed for the
+    units' dirty hours, and the stored rows of their other hours."""
+    if not units:
+        return
+    parts = [*hour_levels, _stored_hours(cursor, [(m, day, hours) for m, day, hours in units if len(hours) < 24])]
+    day_metric, day_hour, day_series = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    day = day_hour - day_hour % US[DAY]
+    first, days = States.concat([part[3] for part in parts]).fold(key_of(day_metric, day_series, day))
+    _replace(cursor, [(m, DAY, moment(day_start), moment(day_start + US[DAY])) for m, day_start, _ in units],
+             [(DAY, day_metric[first], day[first], day_series[first], days)])
+
+
+def _replace(cursor: Any, deleted: list[tuple[int, int, datetime, datetime]], levels: list[tuple]) -> None:
+    """Delete the rollups of the (metric, granularity, low, high) spans and write the rows of
+    `levels`, (granularity, metric, bucket, series, states) each."""
     # The old rows by their addresses, found per span by an index range scan (OFFSET 0 keeps the
     # planner from joining the spans with a scan of the whole table, its choice on its guess of
     # ten spans).
