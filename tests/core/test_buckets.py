@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from apps.core.timeranges import TimeRange
 from apps.core.buckets import _truncate, bucket_bounds, bucket_starts
+from apps.core.timeranges import TimeRange
 
 CASES = [
     # zone, interval, local start, local end, step between sampled instants

@@ -12,12 +12,17 @@ from rest_framework.response import Response
 
 from apps.core.api import IngestionApi, TenantApi
 from apps.core.exceptions import RateLimited, ValidationFailed
-from apps.events import limits
 from apps.core.pagination import paginate
+from apps.events import limits
 from apps.insights.engine import query_run
 from apps.metrics import analysis, selectors, services
 from apps.metrics.api.serializers import (
-    AcceptedOutput, BatchInput, MetricInput, MetricOutput, MetricPatch, ValueInput,
+    AcceptedOutput,
+    BatchInput,
+    MetricInput,
+    MetricOutput,
+    MetricPatch,
+    ValueInput,
 )
 
 
