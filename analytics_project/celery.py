@@ -28,6 +28,10 @@ app.conf.beat_schedule = {
         "task": "apps.metrics.tasks.metrics_roll_all",
         "schedule": 60.0,
     },
+    "segments-refresh": {
+        "task": "apps.segments.tasks.segments_refresh_all",
+        "schedule": 900.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

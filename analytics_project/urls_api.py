@@ -7,4 +7,5 @@ urlpatterns = [
     path("", include("apps.events.api.urls")),
     path("", include("apps.insights.api.urls")),
     path("", include("apps.metrics.api.urls")),
+    path("", include("apps.segments.api.urls")),
 ]

@@ -70,6 +70,7 @@ TENANT_APPS = [
     "apps.events",
     "apps.insights",
     "apps.metrics",
+    "apps.segments",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -230,6 +231,10 @@ EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
 METRIC_MAX_FUTURE_SECONDS = env.int("METRIC_MAX_FUTURE_SECONDS", default=86400, minimum=0)
 # Metric aggregations over ranges longer than this read rollups (percentiles then within 1%).
 METRIC_ROLLUP_AFTER_HOURS = env.int("METRIC_ROLLUP_AFTER_HOURS", default=48, minimum=0)
+# Segment refreshes: the time limit of one (beat), and of the one run right after a rule change
+# (past it, a task finishes the refresh).
+SEGMENT_REFRESH_TIMEOUT_MS = env.int("SEGMENT_REFRESH_TIMEOUT_MS", default=120000, minimum=100)
+SEGMENT_REFRESH_INLINE_MS = env.int("SEGMENT_REFRESH_INLINE_MS", default=5000, minimum=100)
 # Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
 METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=2, minimum=1)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range

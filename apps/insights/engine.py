@@ -21,7 +21,10 @@ from apps.core.exceptions import Unavailable, ValidationFailed
 from apps.core.timeranges import range_resolve, zone_get
 from apps.events import selectors as event_selectors
 from apps.insights.queries import funnel, retention, trends
-from apps.insights.spec import EventsSpec, FunnelSpec, MetricSpec, QuerySpec, RetentionSpec, TrendsSpec
+from apps.insights.segments import segment_condition, segment_version
+from apps.insights.spec import (
+    EventsSpec, FunnelSpec, MetricSpec, QuerySpec, RetentionSpec, SegmentSizeSpec, TrendsSpec,
+)
 
 logger = logging.getLogger(__name__)
 _encode = msgspec.json.encode
@@ -43,9 +46,13 @@ def spec_parse(data: Any) -> QuerySpec:
 def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
     spec = spec_parse(data)
-    if spec.segment is not None and isinstance(spec, (EventsSpec, MetricSpec)):
-        raise ValidationFailed(f"The {spec.__struct_config__.tag} kind takes no segment.",
+    if spec.segment is not None and isinstance(spec, MetricSpec):
+        raise ValidationFailed("The metric kind takes no segment: metric values belong to no person.",
                                details={"segment": spec.segment})
+    if isinstance(spec, SegmentSizeSpec) and spec.segment is None:
+        raise ValidationFailed("The segment_size kind needs `segment`.", details={"segment": "missing"})
+    if spec.filters and isinstance(spec, SegmentSizeSpec):
+        raise ValidationFailed("The segment_size kind takes no `filters`.", details={"filters": "unsupported"})
     if spec.filters and isinstance(spec, MetricSpec):
         raise ValidationFailed("The metric kind filters on `dimensions`, not property `filters`.",
                                details={"filters": "unsupported"})
@@ -104,11 +111,23 @@ def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
                 "granularity": spec.granularity, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
                 "from_rollups": from_rollups, "series": series}
+    if isinstance(spec, SegmentSizeSpec):
+        from apps.segments.selectors import segment_sizes
+
+        return {"kind": "segment_size", "segment": spec.segment, "interval": spec.interval,
+                "timezone": time_range.zone.key, "date_from": time_range.start.isoformat(),
+                "date_to": time_range.end.isoformat(), **segment_sizes(key=spec.segment, interval=spec.interval,
+                                                                       time_range=time_range)}
     assert isinstance(spec, EventsSpec)
     from apps.events.api.serializers import EventOutput
 
     events = event_selectors.event_list(event=spec.event, distinct_id=spec.distinct_id,
                                         date_from=time_range.start, date_to=time_range.end)
+    if spec.segment is not None:
+        condition, params = segment_condition(
+            spec.segment, person="COALESCE((SELECT po.person_id FROM person_overrides po "
+                                 "WHERE po.old_person_id = events.person_id), events.person_id)")
+        events = events.extra(where=[condition], params=params)
     if spec.filters:
         raise ValidationFailed("The events kind takes event, distinct_id and the time range; use "
                                "GET /api/v1/events for property filters.", details={"filters": "unsupported"})
@@ -125,7 +144,7 @@ def _cache_key(spec: QuerySpec, time_range: Any) -> str:
     minute = "%Y-%m-%dT%H:%M"
     digest = hashlib.sha256(
         _encode(normalized) + time_range.start.strftime(minute).encode() + time_range.end.strftime(minute).encode()
-        + time_range.zone.key.encode()
+        + time_range.zone.key.encode() + segment_version(spec.segment).encode()
     ).hexdigest()
     return f"query:v{CACHE_VERSION}:{connection.schema_name}:{digest}"
 

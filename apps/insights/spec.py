@@ -99,4 +99,11 @@ class MetricSpec(Common, tag="metric"):
     limit: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 100
 
 
-QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec]
+class SegmentSizeSpec(Common, tag="segment_size"):
+    """A segment's size over time (apps/segments/selectors.segment_sizes): `segment` names the
+    segment measured; `filters` do not apply."""
+
+    interval: Interval = "day"
+
+
+QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec, SegmentSizeSpec]

@@ -177,7 +177,7 @@ def test_a_segment_keeps_only_its_persons_through_the_resolver_interface(query, 
     previous = segments._resolver
     segments.segment_resolver_register(
         lambda key: ("{person} IN (SELECT person_id FROM person_distinct_ids WHERE distinct_id LIKE %s)",
-                     ["in-%"]) if key == "insiders" else None)
+                     ["in-%"], "v1") if key == "insiders" else None)
     try:
         body = query(trends([{"event": "E"}], segment="insiders")).json()
         assert body["series"][0]["total"] == 2
