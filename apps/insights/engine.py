@@ -23,7 +23,13 @@ from apps.events import selectors as event_selectors
 from apps.insights.queries import funnel, retention, trends
 from apps.insights.segments import segment_condition, segment_version
 from apps.insights.spec import (
-    EventsSpec, FunnelSpec, MetricSpec, QuerySpec, RetentionSpec, SegmentSizeSpec, TrendsSpec,
+    EventsSpec,
+    FunnelSpec,
+    MetricSpec,
+    QuerySpec,
+    RetentionSpec,
+    SegmentSizeSpec,
+    TrendsSpec,
 )
 
 logger = logging.getLogger(__name__)

@@ -14,7 +14,12 @@ from apps.events.api.serializers import PersonOutput
 from apps.events.selectors import persons_views
 from apps.segments import selectors, services
 from apps.segments.api.serializers import (
-    ContainsOutput, PreviewInput, RuleOutput, SegmentInput, SegmentOutput, SegmentPatch,
+    ContainsOutput,
+    PreviewInput,
+    RuleOutput,
+    SegmentInput,
+    SegmentOutput,
+    SegmentPatch,
 )
 
 
