@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 MUTABLE = ("name", "display_name", "description", "rules")
 PREVIEW_SAMPLE = 10
+ANALYZE_AFTER_CHANGES = 1000
 
 
 class RefreshTimedOut(Exception):
@@ -139,11 +140,16 @@ def segment_refresh(*, segment_id: int, timeout_ms: int | None = None, now: date
                           ON CONFLICT DO NOTHING RETURNING 1)
                 SELECT (SELECT count(*) FROM found), (SELECT count(*) FROM gone), (SELECT count(*) FROM added)""",
                 [*params, segment_id, segment_id])
-            size, _, _ = cursor.fetchone()
+            size, gone, added = cursor.fetchone()
             cursor.execute("SELECT set_config('statement_timeout', '0', true)")
             duration = int((time.perf_counter() - started) * 1000)
             SegmentSize.objects.create(segment=segment, computed_at=now, size=size, duration_ms=duration)
             Segment.objects.filter(pk=segment_id).update(size=size, refreshed_at=now, refresh_error="")
+        if gone + added > ANALYZE_AFTER_CHANGES:
+            # Fresh statistics at once: queries filtered by a segment join its members, and a plan
+            # made on stale numbers (a table thought empty) can be a thousand times slower.
+            with connection.cursor() as cursor:
+                cursor.execute("ANALYZE segment_members")
         return size
     except OperationalError as exc:
         if not isinstance(exc.__cause__, QueryCanceled):

@@ -292,3 +292,19 @@ def test_keys_and_tenants_are_kept_apart(client, shop, globex):
     # The other tenant's own segment of the same name is its own.
     assert api(client, other, "post", "segments", {"name": "buyers", "rules": BUYERS}).json()["size"] == 0
     assert api(client, shop.secret_key, "get", path).json()["size"] == 2
+
+
+def test_beat_refreshes_every_segment_of_every_tenant(shop, globex):
+    from apps.segments import tasks
+
+    ingest(globex.tenant, [{"type": "track", "userId": "zed", "event": "Buy", "timestamp": ago(hours=1)}] * 1)
+    for handle in (shop, globex):
+        with schema_context(handle.tenant.schema_name):
+            services.segment_create(name="buyers", rules={"op": "and", "rules": [
+                {"event": "Buy", "operator": "gte", "value": 1}]}, refresh=False)
+    connection.set_schema_to_public()
+    assert tasks.segments_refresh_all() == 2  # one task per tenant (run at once in tests)
+    for handle, size in ((shop, 3), (globex, 1)):
+        with schema_context(handle.tenant.schema_name):
+            segment = Segment.objects.get(name="buyers")
+            assert segment.size == size and segment.sizes.count() == 1
