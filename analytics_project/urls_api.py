@@ -8,4 +8,5 @@ urlpatterns = [
     path("", include("apps.insights.api.urls")),
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.segments.api.urls")),
+    path("", include("apps.dashboards.api.urls")),
 ]

@@ -5,12 +5,14 @@ from django.views.generic import RedirectView
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
 
 from apps.core.admin_sites import public_admin_site
+from apps.dashboards.views import share_page
 
 handler404 = "apps.core.errors.handler404"
 handler500 = "apps.core.errors.handler500"
 
 urlpatterns = [
     path("platform/v1/", include("apps.tenancy.api.urls_platform")),
+    path("d/<str:token>", share_page, name="dashboard-share-page"),
     path("admin/", public_admin_site.urls),
     path("api/schema/", SpectacularAPIView.as_view(urlconf="analytics_project.urls_openapi"), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

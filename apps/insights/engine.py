@@ -49,8 +49,9 @@ def spec_parse(data: Any) -> QuerySpec:
         raise ValidationFailed(f"The query is not valid: {message}", details={path: message}) from None
 
 
-def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
-    """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
+def query_check(*, data: Any, tenant: Any) -> tuple[QuerySpec, Any]:
+    """The spec and its resolved time range, or ValidationFailed naming what is wrong; runs nothing
+    (dashboards check their widgets' specs with it when they are saved)."""
     spec = spec_parse(data)
     if spec.segment is not None and isinstance(spec, MetricSpec):
         raise ValidationFailed("The metric kind takes no segment: metric values belong to no person.",
@@ -63,7 +64,12 @@ def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
         raise ValidationFailed("The metric kind filters on `dimensions`, not property `filters`.",
                                details={"filters": "unsupported"})
     zone = zone_get(spec.timezone or tenant.timezone)
-    time_range = range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
+    return spec, range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
+
+
+def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
+    """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
+    spec, time_range = query_check(data=data, tenant=tenant)
     key = _cache_key(spec, time_range)
     if not spec.refresh:
         hit = _cache_get(key)

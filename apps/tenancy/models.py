@@ -99,3 +99,22 @@ class ApiKey(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class ShareLink(models.Model):
+    """A read-only link to one dashboard of a tenant (`/d/<token>`): the token is shown once and
+    only its hash is kept. Here, in the public schema, so the link finds its tenant."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="share_links")
+    dashboard_id = models.BigIntegerField()
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    prefix = models.CharField(max_length=12, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [models.Index(fields=["tenant", "dashboard_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.prefix}… (dashboard {self.dashboard_id} of {self.tenant_id})"

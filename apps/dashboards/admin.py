@@ -1,0 +1,68 @@
+"""The tenant console's dashboards, with their widgets inline (specs checked like the API) and a
+link to each live share page."""
+
+from __future__ import annotations
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.db import connection
+from django.http import HttpRequest
+from django.utils.html import format_html, format_html_join
+
+from apps.core.admin_sites import tenant_admin_site
+from apps.core.exceptions import DomainError
+from apps.dashboards import services
+from apps.dashboards.models import Dashboard, Widget
+
+
+class WidgetForm(forms.ModelForm):
+    class Meta:
+        model = Widget
+        fields = ["position", "name", "title", "widget_type", "query_config", "options"]
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            services.widget_check(widget_type=data.get("widget_type"), query_config=data.get("query_config"),
+                                  options=data.get("options") or {}, tenant=connection.tenant)
+        except DomainError as exc:
+            raise ValidationError(exc.message) from None
+        return data
+
+
+class WidgetInline(admin.StackedInline):
+    model = Widget
+    form = WidgetForm
+    extra = 0
+
+
+@admin.register(Dashboard, site=tenant_admin_site)
+class DashboardAdmin(admin.ModelAdmin):
+    list_display = ("name", "display_name", "category", "is_public", "owner", "updated_at")
+    list_filter = ("category", "is_public")
+    search_fields = ("name", "display_name", "owner")
+    inlines = [WidgetInline]
+    readonly_fields = ("share_links",)
+    actions = ["create_share_link"]
+
+    @admin.action(description="Create a share link (shown once)")
+    def create_share_link(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
+        port = request.get_port()
+        base = f"{request.scheme}://{settings.BASE_DOMAIN}" + ("" if port in ("80", "443") else f":{port}")
+        for dashboard in queryset:
+            _, token = services.share_create(dashboard=dashboard)
+            url = f"{base}/d/{token}"
+            self.message_user(request, format_html('{}: <a href="{}">{}</a>', dashboard.name, url, url))
+
+    @admin.display(description="share links")
+    def share_links(self, obj: Dashboard) -> str:
+        links = [link for link in services.share_list(dashboard=obj) if link.revoked_at is None] if obj.pk else []
+        if not links:
+            return "None. Create one with POST /api/v1/dashboards/<id>/share (the token is shown once)."
+        # Only the token's hash is kept: the console shows which links are live, not the links.
+        return format_html_join(format_html("<br>"), "{}… created {}", ((link.prefix, link.created_at) for link in links))
+
+    def get_fields(self, request: HttpRequest, obj: Dashboard | None = None) -> list[str]:
+        return ["name", "display_name", "category", "description", "layout", "is_public", "owner", "share_links"]

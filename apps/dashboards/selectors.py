@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+
+from apps.core.exceptions import NotFound
+from apps.dashboards.models import Dashboard, Widget
+
+
+def _id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def dashboard_list(*, category: str | None = None) -> QuerySet[Dashboard]:
+    dashboards = Dashboard.objects.prefetch_related("widgets")
+    return dashboards.filter(category=category) if category else dashboards
+
+
+def dashboard_get(*, dashboard_id: Any) -> Dashboard:
+    dashboard = Dashboard.objects.prefetch_related("widgets").filter(pk=_id(dashboard_id)).first()
+    if dashboard is None:
+        raise NotFound(f"No dashboard {dashboard_id!r}.")
+    return dashboard
+
+
+def widget_get(*, dashboard_id: Any, widget_id: Any) -> Widget:
+    widget = Widget.objects.filter(dashboard_id=_id(dashboard_id), pk=_id(widget_id)).first()
+    if widget is None:
+        raise NotFound(f"No widget {widget_id!r} on dashboard {dashboard_id!r}.")
+    return widget
