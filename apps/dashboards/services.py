@@ -241,9 +241,13 @@ def _number(answer: dict[str, Any], series: list[dict[str, Any]]) -> float | int
 
 
 def _tenant_id() -> int:
+    """The current schema's tenant (a schema_context holds no tenant row, only its schema name)."""
     from django.db import connection
 
-    return connection.tenant.pk
+    from apps.tenancy.models import Tenant
+
+    return getattr(connection.tenant, "pk", None) or Tenant.objects.values_list("pk", flat=True).get(
+        schema_name=connection.schema_name)
 
 
 def _hash(token: str) -> str:

@@ -1,0 +1,115 @@
+"""A dashboard's share page in a real headless Chromium: one widget of each type over real data,
+every chart drawn, no script error, readable on a phone; screenshots saved under the test's
+temporary directory.
+
+Skipped, with the reason, where Debian's chromium and chromium-driver are not installed
+(`.ci/run` installs them).
+"""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import tempfile
+
+import pytest
+from django.db import connection
+from django_tenants.utils import schema_context
+
+from apps.dashboards import services
+from apps.metrics import services as metric_services
+from apps.tenancy.services import tenant_create
+from tests.dashboards.test_dashboards_api import NOW, timedelta, widgets_of_every_type
+from tests.segments.test_segments_api import ingest
+from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(
+        not (CHROMIUM and CHROMEDRIVER),
+        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
+    ),
+]
+
+
+@pytest.fixture
+def browser():  # noqa: ANN201
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    profile = tempfile.mkdtemp(prefix="chromium-profile-")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--no-first-run", "--disable-quic", f"--user-data-dir={profile}", "--window-size=1280,1600"):
+        options.add_argument(flag)
+    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
+    driver.set_page_load_timeout(30)
+    yield driver
+    driver.quit()
+    shutil.rmtree(profile, ignore_errors=True)
+
+
+@pytest.fixture
+def shared_dashboard(transactional_db):  # noqa: ANN001, ANN201
+    """Committed data (the live server reads it from another connection); the schema dropped after."""
+    tenant = tenant_create(slug="browser-dash", name="Dash Co").tenant
+    ingest(tenant, [
+        *[{"type": "track", "userId": f"u{n}", "event": "View",
+           "timestamp": (NOW - timedelta(days=n % 5, hours=n)).isoformat()} for n in range(40)],
+        *[{"type": "track", "userId": f"u{n}", "event": "Buy",
+           "timestamp": (NOW - timedelta(days=n % 3, hours=n % 7)).isoformat()} for n in range(0, 40, 3)],
+    ])
+    with schema_context(tenant.schema_name):
+        metric_services.metric_create(name="latency", metric_type="histogram")
+        metric_services.metric_values_record_batch(data={"values": [
+            {"metric": "latency", "value": 50 + n * 7, "timestamp": (NOW - timedelta(hours=n)).isoformat()}
+            for n in range(60)]})
+        dashboard = services.dashboard_create(name="sales", display_name="Sales overview",
+                                              description="Every chart type")
+        for widget in widgets_of_every_type():
+            services.widget_create(dashboard=dashboard, tenant=tenant, **widget)
+        _, token = services.share_create(dashboard=dashboard)
+    connection.set_schema_to_public()
+    yield token
+    connection.set_schema_to_public()
+    with connection.cursor() as cursor:
+        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+
+
+DRAWN = """
+return Array.from(document.querySelectorAll('.widget')).map(function (w) {
+  var chart = w.querySelector('.chart');
+  var svg = chart.querySelector('svg'), table = chart.querySelector('table');
+  return {type: chart.getAttribute('data-type'), drawn: chart.getAttribute('data-drawn'),
+          shapes: svg ? svg.querySelectorAll('rect, polyline, path, text').length : 0,
+          rows: table ? table.querySelectorAll('tbody tr').length : 0,
+          width: chart.getBoundingClientRect().width, error: !!chart.querySelector('.error')};
+});
+"""
+
+
+def test_every_chart_of_a_shared_dashboard_draws(browser, live_server, shared_dashboard, tmp_path):
+    port = live_server.url.rsplit(":", 1)[1]
+    browser.get(f"http://localhost:{port}/d/{shared_dashboard}")
+    assert browser.title == "Sales overview"
+    charts = browser.execute_script(DRAWN)
+    assert sorted(c["type"] for c in charts) == sorted(["number", "line", "bar", "table", "funnel", "retention",
+                                                         "gauge"])
+    for chart in charts:
+        assert chart["drawn"] == "true" and not chart["error"], chart
+        assert chart["shapes"] > 0 or chart["rows"] > 0, chart
+    problems = [entry for entry in browser.get_log("browser") if entry["level"] in ("SEVERE", "WARNING")]
+    assert problems == [], problems  # no script error, no asset refused or missing
+    (tmp_path / "dashboard-desktop.png").write_bytes(base64.b64decode(browser.get_screenshot_as_base64()))
+
+    # A phone: one column, nothing wider than the screen.
+    browser.set_window_size(390, 844)
+    browser.get(f"http://localhost:{port}/d/{shared_dashboard}")
+    width = browser.execute_script("return window.innerWidth")
+    assert browser.execute_script("return document.documentElement.scrollWidth") <= width
+    assert all(c["drawn"] == "true" and c["width"] <= width for c in browser.execute_script(DRAWN))
+    (tmp_path / "dashboard-phone.png").write_bytes(base64.b64decode(browser.get_screenshot_as_base64()))
+    assert (tmp_path / "dashboard-phone.png").stat().st_size > 10_000
