@@ -10,6 +10,7 @@ from django.core.exceptions import ValidationError
 from django.db import connection
 from django.http import HttpRequest
 from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 
 from apps.core.admin_sites import tenant_admin_site
 from apps.core.exceptions import DomainError
@@ -62,7 +63,7 @@ class DashboardAdmin(admin.ModelAdmin):
         if not links:
             return "None. Create one with POST /api/v1/dashboards/<id>/share (the token is shown once)."
         # Only the token's hash is kept: the console shows which links are live, not the links.
-        return format_html_join(format_html("<br>"), "{}… created {}", ((link.prefix, link.created_at) for link in links))
+        return format_html_join(mark_safe("<br>"), "{}… created {}", ((link.prefix, link.created_at) for link in links))
 
     def get_fields(self, request: HttpRequest, obj: Dashboard | None = None) -> list[str]:
         return ["name", "display_name", "category", "description", "layout", "is_public", "owner", "share_links"]
