@@ -6,7 +6,9 @@ from __future__ import annotations
 import os
 import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Any, Callable
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -49,6 +51,20 @@ def database_exists(url: str) -> bool:
 
 def median_ms(samples: list[float]) -> str:
     return f"{statistics.median(samples) * 1000:7.1f} ms (min {min(samples) * 1000:.1f}, max {max(samples) * 1000:.1f})"
+
+
+def timed_median_ms(function: Callable[[], Any], runs: int, before: Callable[[], Any] | None = None
+                    ) -> tuple[float, Any]:
+    """The median of `runs` timings of `function` in ms (`before` runs untimed before each), and its
+    last result."""
+    samples, result = [], None
+    for _ in range(runs):
+        if before is not None:
+            before()
+        started = time.perf_counter()
+        result = function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000, result
 
 
 def django_on(suffix: str, *, recreate: bool = True, migrate: bool = True) -> str:

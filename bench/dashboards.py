@@ -19,17 +19,15 @@ million events.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, database_exists, django_on  # noqa: E402
-from bench.query import DAYS, FIRST_DAY, SLUG, ZONE, load  # noqa: E402
+from bench.common import bench_database_url, database_exists, django_on, timed_median_ms  # noqa: E402
+from bench.query import dataset_tenant  # noqa: E402
 
 RANGE = {"date_from": "2026-09-30", "date_to": "2026-10-30"}
 WIDGETS = [
@@ -52,17 +50,6 @@ WIDGETS = [
 ]
 
 
-def median_ms(function, runs: int, before=None) -> tuple[float, object]:  # noqa: ANN001
-    samples, result = [], None
-    for _ in range(runs):
-        if before is not None:
-            before()
-        started = time.perf_counter()
-        result = function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000, result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=10_000_000)
@@ -81,19 +68,11 @@ def main() -> None:
 
     from apps.dashboards import services
     from apps.dashboards.models import Dashboard
-    from apps.events.partitions import partitions_ensure
     from apps.insights.engine import query_run
-    from apps.tenancy.models import Tenant
-    from apps.tenancy.services import api_key_create, tenant_create
+    from apps.tenancy.services import api_key_create
 
     settings.ALLOWED_HOSTS = ["*"]
-    tenant = Tenant.objects.filter(slug=SLUG).first()
-    if tenant is None:
-        tenant = tenant_create(slug=SLUG, timezone=ZONE, monthly_event_quota=10**9).tenant
-        print(f"loading {args.events:,} events of {args.persons:,} persons over {DAYS} days ...", flush=True)
-        with schema_context(tenant.schema_name):
-            partitions_ensure(since=datetime.fromisoformat(FIRST_DAY).replace(tzinfo=timezone.utc))
-            load(args.events, args.persons)
+    tenant = dataset_tenant(args.events, args.persons)
     key = api_key_create(tenant=tenant, kind="secret", name="bench-dashboards").raw
 
     with schema_context(tenant.schema_name):
@@ -128,10 +107,10 @@ def main() -> None:
         assert not failed, failed
         return body
 
-    cold_ms, cold = median_ms(request, args.runs, before=cache.clear)
+    cold_ms, cold = timed_median_ms(request, args.runs, before=cache.clear)
     assert not any(w["cached"] for w in cold["widgets"])
     request()
-    warm_ms, warm = median_ms(request, max(args.runs, 20))
+    warm_ms, warm = timed_median_ms(request, max(args.runs, 20))
     assert all(w["cached"] for w in warm["widgets"])
     print(f"GET data, cold (cache emptied): {cold_ms:,.0f} ms (median of {args.runs}); target under 3,000 ms")
     print(f"GET data, warm (all 10 from the cache): {warm_ms:,.1f} ms (median of {max(args.runs, 20)}); "

@@ -108,6 +108,24 @@ def load(events: int, persons: int) -> None:
     print(f"  loaded and vacuumed in {time.perf_counter() - started:.0f} s", flush=True)
 
 
+def dataset_tenant(events: int, persons: int) -> Any:
+    """The dataset's tenant, loaded first if the database has none (Django already set up)."""
+    from django_tenants.utils import schema_context
+
+    from apps.events.partitions import partitions_ensure
+    from apps.tenancy.models import Tenant
+    from apps.tenancy.services import tenant_create
+
+    tenant = Tenant.objects.filter(slug=SLUG).first()
+    if tenant is None:
+        tenant = tenant_create(slug=SLUG, timezone=ZONE, monthly_event_quota=10**9).tenant
+        print(f"loading {events:,} events of {persons:,} persons over {DAYS} days ...", flush=True)
+        with schema_context(tenant.schema_name):
+            partitions_ensure(since=datetime.fromisoformat(FIRST_DAY).replace(tzinfo=ZoneInfo("UTC")))
+            load(events, persons)
+    return tenant
+
+
 def to_duckdb(directory: Path) -> Any:
     """The same rows in DuckDB, through CSV files written with COPY."""
     import duckdb

@@ -18,17 +18,15 @@ persons, and what filtering a funnel by it costs.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, database_exists, django_on  # noqa: E402
-from bench.query import DAYS, FIRST_DAY, SLUG, ZONE, load  # noqa: E402
+from bench.common import bench_database_url, database_exists, django_on, timed_median_ms  # noqa: E402
+from bench.query import dataset_tenant  # noqa: E402
 
 NOW = datetime(2026, 10, 30, tzinfo=timezone.utc)
 RULES = {"op": "and", "rules": [
@@ -36,15 +34,6 @@ RULES = {"op": "and", "rules": [
     {"event": "Added to Cart", "operator": "gte", "value": 1, "within": "30d"},
     {"event": "Checked Out", "operator": "eq", "value": 0, "within": "30d"},
 ]}
-
-
-def median_ms(function, runs: int) -> tuple[float, object]:  # noqa: ANN001
-    samples, result = [], None
-    for _ in range(runs):
-        started = time.perf_counter()
-        result = function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples) * 1000, result
 
 
 def main() -> None:
@@ -61,21 +50,12 @@ def main() -> None:
     from django.db import connection, transaction
     from django_tenants.utils import schema_context
 
-    from apps.events.partitions import partitions_ensure
     from apps.insights.engine import query_run
     from apps.insights.queries.segment import members_sql
     from apps.segments import services
     from apps.segments.models import Segment
-    from apps.tenancy.models import Tenant
-    from apps.tenancy.services import tenant_create
 
-    tenant = Tenant.objects.filter(slug=SLUG).first()
-    if tenant is None:
-        tenant = tenant_create(slug=SLUG, timezone=ZONE, monthly_event_quota=10**9).tenant
-        print(f"loading {args.events:,} events of {args.persons:,} persons over {DAYS} days ...", flush=True)
-        with schema_context(tenant.schema_name):
-            partitions_ensure(since=datetime.fromisoformat(FIRST_DAY).replace(tzinfo=timezone.utc))
-            load(args.events, args.persons)
+    tenant = dataset_tenant(args.events, args.persons)
 
     with schema_context(tenant.schema_name):
         with connection.cursor() as cursor:
@@ -97,8 +77,8 @@ def main() -> None:
                 cursor.execute(f"SELECT count(*) FROM ({sql}) found", params)
                 return cursor.fetchone()[0]
 
-        baseline_ms, expected = median_ms(count_only, args.runs)
-        refresh_ms, size = median_ms(lambda: services.segment_refresh(segment_id=segment.pk, now=NOW), args.runs)
+        baseline_ms, expected = timed_median_ms(count_only, args.runs)
+        refresh_ms, size = timed_median_ms(lambda: services.segment_refresh(segment_id=segment.pk, now=NOW), args.runs)
         assert size == expected, (size, expected)
         print(f"refresh of a 3-rule behavioural segment ({size:,} members): {refresh_ms:,.0f} ms "
               f"(median of {args.runs}); baseline, the evaluation alone (count of the members query): "
@@ -108,17 +88,17 @@ def main() -> None:
         Segment.objects.filter(name="active").delete()
         active = services.segment_create(name="active", rules={"op": "and", "rules": [
             {"event": "Viewed Page", "operator": "gte", "value": 1, "within": "90d"}]}, refresh=False)
-        active_ms, active_size = median_ms(lambda: services.segment_refresh(segment_id=active.pk, now=NOW), 1)
+        active_ms, active_size = timed_median_ms(lambda: services.segment_refresh(segment_id=active.pk, now=NOW), 1)
         print(f"refresh of a 1-rule segment of most persons ({active_size:,} members): {active_ms:,.0f} ms", flush=True)
 
         funnel = {"kind": "funnel", "steps": [{"event": "Viewed Product"}, {"event": "Added to Cart"},
                                               {"event": "Checked Out"}], "window": "14d",
                   "date_from": "2026-09-30", "date_to": "2026-10-30", "refresh": True}
-        plain_ms, plain = median_ms(lambda: query_run(data=funnel, tenant=tenant), args.runs)
+        plain_ms, plain = timed_median_ms(lambda: query_run(data=funnel, tenant=tenant), args.runs)
         print(f"funnel, 3 steps, 30 days, no segment: {plain_ms:,.0f} ms ({plain['steps'][0]['count']:,} entered; "
               f"median of {args.runs})", flush=True)
         for name, members in (("engaged-no-purchase", size), ("active", active_size)):
-            filtered_ms, filtered = median_ms(
+            filtered_ms, filtered = timed_median_ms(
                 lambda name=name: query_run(data={**funnel, "segment": name}, tenant=tenant), args.runs)
             assert filtered["steps"][0]["count"] <= members
             print(f"  filtered by {name} ({members:,} members): {filtered_ms:,.0f} ms "

@@ -9,8 +9,6 @@ Skipped, with the reason, where Debian's chromium and chromium-driver are not in
 from __future__ import annotations
 
 import base64
-import shutil
-import tempfile
 
 import pytest
 from django.db import connection
@@ -20,6 +18,7 @@ from apps.dashboards import services
 from apps.metrics import services as metric_services
 from apps.tenancy.services import tenant_create
 from tests.dashboards.test_dashboards_api import NOW, timedelta, widgets_of_every_type
+from tests.helpers import headless_chromium
 from tests.segments.test_segments_api import ingest
 from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM
 
@@ -34,22 +33,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser():  # noqa: ANN201
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic", f"--user-data-dir={profile}", "--window-size=1280,1600"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    yield from headless_chromium(window="1280,1600")
 
 
 @pytest.fixture

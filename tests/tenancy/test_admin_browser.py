@@ -8,7 +8,6 @@ Skipped, with the reason, where Debian's chromium and chromium-driver are not in
 from __future__ import annotations
 
 import shutil
-import tempfile
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -16,6 +15,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from apps.tenancy.services import tenant_create
+from tests.helpers import headless_chromium
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
@@ -31,21 +31,7 @@ pytestmark = [
 
 @pytest.fixture
 def browser():  # noqa: ANN201
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
-                 "--no-first-run", "--disable-quic", f"--user-data-dir={profile}", "--window-size=1280,900"):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(executable_path=CHROMEDRIVER), options=options)
-    driver.set_page_load_timeout(30)
-    yield driver
-    driver.quit()
-    shutil.rmtree(profile, ignore_errors=True)
+    yield from headless_chromium(window="1280,900")
 
 
 @pytest.fixture
