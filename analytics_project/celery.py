@@ -7,6 +7,7 @@ The beat schedule is defined here and nowhere else.
 
 import os
 
+from celery.schedules import crontab
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
@@ -31,6 +32,10 @@ app.conf.beat_schedule = {
     "segments-refresh": {
         "task": "apps.segments.tasks.segments_refresh_all",
         "schedule": 900.0,
+    },
+    "reports-dispatch": {
+        "task": "apps.reports.tasks.reports_dispatch_all",
+        "schedule": crontab(),  # every minute, at :00, so a 09:00 report leaves at 09:00
     },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",

@@ -298,6 +298,8 @@ def run(port: int) -> int:
                 f"  Demo console   http://demo.localhost:{port}/admin/   (user admin / password admin)",
                 f"  Platform API   {base}/platform/v1/tenants   (Bearer {demo['platform_token']})",
                 f"  Demo write key {demo['write_key']}",
+                "  Mail           " + (f"{os.environ['EMAIL_URL'].partition('@')[2] or os.environ['EMAIL_URL']}"
+                                       if os.environ.get("EMAIL_URL") else f"written to {VAR / 'mail'}/ (.eml)"),
                 f"  Demo secret key {demo['secret_key']}",
                 f"  Database       {stack.database_url}",
                 f"  Redis          {stack.redis_url}",

@@ -9,4 +9,5 @@ urlpatterns = [
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.segments.api.urls")),
     path("", include("apps.dashboards.api.urls")),
+    path("", include("apps.reports.api.urls")),
 ]

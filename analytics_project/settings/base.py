@@ -72,6 +72,7 @@ TENANT_APPS = [
     "apps.metrics",
     "apps.segments",
     "apps.dashboards",
+    "apps.reports",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 
@@ -185,7 +186,17 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # --- Email -------------------------------------------------------------------------------------
 
-vars().update(env.email_url("EMAIL_URL", default="consolemail://"))
+# EMAIL_URL: smtp://user:password@host:25, smtps://…:587 (STARTTLS), smtp+ssl://…:465 (TLS), or
+# consolemail://; user and password URL-encoded. Without it,
+# development (`make run`) writes every message to var/mail/ as an .eml file.
+if env.str("EMAIL_URL", default=""):
+    vars().update(env.email_url("EMAIL_URL"))
+elif ENVIRONMENT == "development":
+    EMAIL_BACKEND = "apps.reports.mail.EmlDirectoryBackend"
+    EMAIL_FILE_PATH = str(VAR_DIR / "mail")
+else:
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+EMAIL_TIMEOUT = env.int("EMAIL_TIMEOUT", default=30, minimum=1)
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default=f"reports@{BASE_DOMAIN}")
 
 # --- REST API ----------------------------------------------------------------------------------
@@ -236,6 +247,12 @@ METRIC_ROLLUP_AFTER_HOURS = env.int("METRIC_ROLLUP_AFTER_HOURS", default=48, min
 # (past it, a task finishes the refresh).
 SEGMENT_REFRESH_TIMEOUT_MS = env.int("SEGMENT_REFRESH_TIMEOUT_MS", default=120000, minimum=100)
 SEGMENT_REFRESH_INLINE_MS = env.int("SEGMENT_REFRESH_INLINE_MS", default=5000, minimum=100)
+# Reports: attempts of a run before it fails (SMTP errors, timeouts), the first retry's delay in
+# seconds (doubled at each attempt), and how long a worker holds a run before another may take it
+# over (a worker that died mid-run).
+REPORT_MAX_ATTEMPTS = env.int("REPORT_MAX_ATTEMPTS", default=4, minimum=1)
+REPORT_RETRY_SECONDS = env.int("REPORT_RETRY_SECONDS", default=60, minimum=1)
+REPORT_RUN_LEASE_SECONDS = env.int("REPORT_RUN_LEASE_SECONDS", default=900, minimum=60)
 # Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
 METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=2, minimum=1)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range

@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
+
+from apps.core.exceptions import NotFound
+from apps.reports.models import Report, ReportRun
+
+
+def _id(value: Any) -> int:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1
+
+
+def report_list() -> QuerySet[Report]:
+    return Report.objects.prefetch_related("subscriptions")
+
+
+def report_get(*, report_id: Any) -> Report:
+    report = report_list().filter(pk=_id(report_id)).first()
+    if report is None:
+        raise NotFound(f"No report {report_id!r}.")
+    return report
+
+
+def _runs() -> QuerySet[ReportRun]:
+    """Runs without their renditions, but knowing which are ready."""
+    def ready(condition: Q) -> ExpressionWrapper:
+        return ExpressionWrapper(condition, output_field=BooleanField())
+
+    return ReportRun.objects.prefetch_related("deliveries").defer("html", "text", "csv", "xlsx").annotate(
+        ready_html=ready(~Q(html="")), ready_csv=ready(Q(csv__isnull=False)), ready_xlsx=ready(Q(xlsx__isnull=False)))
+
+
+def run_list(*, report: Report) -> QuerySet[ReportRun]:
+    return _runs().filter(report=report)
+
+
+def run_get(*, run_id: Any) -> ReportRun:
+    run = _runs().filter(pk=_id(run_id)).first()
+    if run is None:
+        raise NotFound(f"No report run {run_id!r}.")
+    return run
