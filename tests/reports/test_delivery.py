@@ -332,3 +332,45 @@ def test_daily_0900_berlin_fires_at_0900_local_on_both_sides_of_dst(shop, change
     assert [at.astimezone(timezone.utc).hour for at in fired] == (
         [8, 8, 7, 7, 7] if summer else [7, 7, 8, 8, 8])
     assert len(mail.outbox) == 2 * len(days)
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")  # loopback only
+def test_email_url_with_credentials_logs_in_to_the_smtp_server(shop, settings, django_capture_on_commit_callbacks):
+    """EMAIL_URL is read as the settings read it; the server refuses mail without the right login."""
+    import environ
+    from aiosmtpd.smtp import AuthResult
+
+    logins = []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):  # noqa: ANN001, ANN202
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=(auth_data.login, auth_data.password) == (b"reporter", b"p@ss word"))
+
+    handler = Inbox()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
+                            auth_require_tls=False, auth_required=True)
+    controller.start()
+    try:
+        url = f"smtp://reporter:p%40ss%20word@127.0.0.1:{controller.port}"
+        for name, value in environ.Env.email_url_config(url).items():
+            setattr(settings, name, value)
+        report = make_report(shop.tenant)
+        with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+            run = services.run_now(report=report, send=True)
+        with schema_context(shop.tenant.schema_name):
+            run.refresh_from_db()
+        assert run.status == "succeeded" and logins == [(b"reporter", b"p@ss word")]
+        assert sorted(r for e in handler.envelopes for r in e.rcpt_tos) == ["ann@example.com", "bob@example.org"]
+    finally:
+        controller.stop()
+
+
+def test_the_development_mail_sink_writes_eml_files(shop, settings, tmp_path, django_capture_on_commit_callbacks):
+    settings.EMAIL_BACKEND, settings.EMAIL_FILE_PATH = "apps.reports.mail.EmlDirectoryBackend", str(tmp_path)
+    report = make_report(shop.tenant)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        services.run_now(report=report, send=True)
+    files = sorted(tmp_path.glob("*.eml"))
+    assert len(files) == 2 and not list(tmp_path.glob("*.part"))
+    message = email.message_from_bytes(files[0].read_bytes(), policy=policy.default)
+    assert message["Subject"].startswith("Daily sales: ") and message.get_body(preferencelist=("html",))
