@@ -16,6 +16,7 @@ expressions (5 fields) are matched against the local wall clock with the same tw
 from __future__ import annotations
 
 import calendar
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
@@ -40,14 +41,14 @@ def _is_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
+def local_to_utc(wall: datetime, zone: ZoneInfo) -> datetime:
     """The instant a naive local wall time fires at: the `fold=0` reading (see the module docstring)."""
     return wall.replace(tzinfo=zone, fold=0).astimezone(timezone.utc)
 
 
 def _exists(wall: datetime, zone: ZoneInfo) -> bool:
     """False for a wall time in a gap: reading it and converting back gives another wall time."""
-    return _to_utc(wall, zone).astimezone(zone).replace(tzinfo=None) == wall
+    return local_to_utc(wall, zone).astimezone(zone).replace(tzinfo=None) == wall
 
 
 def _add_months(day: date, months: int) -> tuple[int, int]:
@@ -86,14 +87,14 @@ class Schedule:
         """The first firing strictly after the aware instant `after`, as an aware UTC datetime."""
         if after.tzinfo is None or after.utcoffset() is None:
             raise ValueError("next_run needs an aware datetime")
-        self.check()
+        _check_once(self)
         zone = self._zone()
         if self.frequency == "cron":
             return self._next_cron(after, zone)
         local_day = after.astimezone(zone).date() - _DAY  # a day early: a gap may push a firing past midnight
         at = time(self.hour, self.minute)
         for wall in self._walls(local_day, at):
-            fire = _to_utc(wall, zone)
+            fire = local_to_utc(wall, zone)
             if fire > after:
                 return fire
         raise AssertionError(f"no firing found for {self!r} after {after}")  # unreachable for a checked schedule
@@ -135,7 +136,7 @@ class Schedule:
             # a gap may land after real times that follow it: keep looking until past the best's wall time.
             if best is not None and wall >= best.astimezone(zone).replace(tzinfo=None):
                 return best
-            fire = _to_utc(wall, zone)
+            fire = local_to_utc(wall, zone)
             if fire > after and (best is None or fire < best):
                 if _exists(wall, zone):
                     return fire
@@ -170,3 +171,9 @@ class Schedule:
 
     def _fail(self, field: str, message: str) -> NoReturn:
         raise ValidationFailed(message, details={field: getattr(self, field)})
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_once(schedule: Schedule) -> None:
+    """check(), remembered for valid schedules: the dispatcher's catch-up calls next_run in a loop."""
+    schedule.check()

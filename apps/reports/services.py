@@ -44,8 +44,7 @@ from apps.dashboards.services import KINDS, widget_view
 from apps.insights.engine import query_check, query_run
 from apps.reports import rendering
 from apps.reports.models import Delivery, Report, ReportRun, Subscription
-from apps.reports.schedules import Schedule
-from apps.reports.schedules import _to_utc as local_to_utc
+from apps.reports.schedules import Schedule, local_to_utc
 
 logger = logging.getLogger(__name__)
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
@@ -424,6 +423,8 @@ def _generate(run: ReportRun) -> None:
             answer = query_run(data=spec, tenant=tenant)
             entry["result"] = answer
         except DomainError as exc:
+            if exc.status_code >= 500:
+                raise  # a query past its time limit: the whole run is retried later
             entry["error"] = {"code": exc.code, "message": exc.message, "details": exc.details}
         items.append((entry["name"], widget_view(entry)))
     title = report.display_name or report.name
