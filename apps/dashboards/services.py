@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import re
 import secrets
 from typing import Any
 
@@ -13,12 +12,13 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
+from apps.core.names import check_name
 from apps.dashboards.models import Dashboard, Widget
 from apps.insights.engine import query_check, query_run
 from apps.tenancy.models import ShareLink
+from apps.tenancy.selectors import tenant_current
 
 logger = logging.getLogger(__name__)
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 DASHBOARD_FIELDS = ("name", "display_name", "category", "description", "layout", "is_public", "owner")
 WIDGET_FIELDS = ("name", "title", "widget_type", "query_config", "options", "position")
 # The query kinds each widget type can draw.
@@ -34,14 +34,8 @@ KINDS = {
 MAX_WIDGETS = 50
 
 
-def _check_name(name: Any) -> None:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
-                               "letter or digit.", details={"name": name})
-
-
 def dashboard_create(*, name: str, **fields: Any) -> Dashboard:
-    _check_name(name)
+    check_name(name)
     dashboard = Dashboard(name=name, **{k: v for k, v in fields.items() if k in DASHBOARD_FIELDS})
     _save(dashboard, f"A dashboard {name!r} already exists.", "dashboard_exists")
     return dashboard
@@ -49,7 +43,7 @@ def dashboard_create(*, name: str, **fields: Any) -> Dashboard:
 
 def dashboard_update(*, dashboard: Dashboard, changes: dict[str, Any]) -> Dashboard:
     if "name" in changes:
-        _check_name(changes["name"])
+        check_name(changes["name"])
     for field, value in changes.items():
         setattr(dashboard, field, value)
     _save(dashboard, f"A dashboard {dashboard.name!r} already exists.", "dashboard_exists")
@@ -58,7 +52,7 @@ def dashboard_update(*, dashboard: Dashboard, changes: dict[str, Any]) -> Dashbo
 
 def dashboard_delete(*, dashboard: Dashboard) -> None:
     with transaction.atomic():
-        ShareLink.objects.filter(tenant_id=_tenant_id(), dashboard_id=dashboard.pk).delete()
+        ShareLink.objects.filter(tenant_id=tenant_current().pk, dashboard_id=dashboard.pk).delete()
         dashboard.delete()
 
 
@@ -117,7 +111,7 @@ def widget_check(*, widget_type: Any, query_config: Any, options: Any, tenant: A
 
 def widget_create(*, dashboard: Dashboard, tenant: Any, name: str, widget_type: str, query_config: Any,
                   title: str = "", options: Any = None, position: int | None = None) -> Widget:
-    _check_name(name)
+    check_name(name)
     options = {} if options is None else options
     widget_check(widget_type=widget_type, query_config=query_config, options=options, tenant=tenant)
     if dashboard.widgets.count() >= MAX_WIDGETS:
@@ -132,7 +126,7 @@ def widget_create(*, dashboard: Dashboard, tenant: Any, name: str, widget_type: 
 
 def widget_update(*, widget: Widget, tenant: Any, changes: dict[str, Any]) -> Widget:
     if "name" in changes:
-        _check_name(changes["name"])
+        check_name(changes["name"])
     for field, value in changes.items():
         setattr(widget, field, value)
     widget_check(widget_type=widget.widget_type, query_config=widget.query_config, options=widget.options,
@@ -240,16 +234,6 @@ def _number(answer: dict[str, Any], series: list[dict[str, Any]]) -> float | int
 # --- share links ------------------------------------------------------------------------------------
 
 
-def _tenant_id() -> int:
-    """The current schema's tenant (a schema_context holds no tenant row, only its schema name)."""
-    from django.db import connection
-
-    from apps.tenancy.models import Tenant
-
-    return getattr(connection.tenant, "pk", None) or Tenant.objects.values_list("pk", flat=True).get(
-        schema_name=connection.schema_name)
-
-
 def _hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -257,17 +241,17 @@ def _hash(token: str) -> str:
 def share_create(*, dashboard: Dashboard) -> tuple[ShareLink, str]:
     """A new link; the token is returned once and only its hash is kept."""
     token = "sh_" + secrets.token_urlsafe(24)
-    link = ShareLink.objects.create(tenant_id=_tenant_id(), dashboard_id=dashboard.pk, token_hash=_hash(token),
+    link = ShareLink.objects.create(tenant_id=tenant_current().pk, dashboard_id=dashboard.pk, token_hash=_hash(token),
                                     prefix=token[:10])
     return link, token
 
 
 def share_list(*, dashboard: Dashboard) -> list[ShareLink]:
-    return list(ShareLink.objects.filter(tenant_id=_tenant_id(), dashboard_id=dashboard.pk))
+    return list(ShareLink.objects.filter(tenant_id=tenant_current().pk, dashboard_id=dashboard.pk))
 
 
 def share_revoke(*, dashboard: Dashboard, share_id: Any) -> ShareLink:
-    link = ShareLink.objects.filter(tenant_id=_tenant_id(), dashboard_id=dashboard.pk,
+    link = ShareLink.objects.filter(tenant_id=tenant_current().pk, dashboard_id=dashboard.pk,
                                     pk=share_id if str(share_id).isdigit() else -1).first()
     if link is None:
         raise NotFound(f"No share link {share_id!r} on this dashboard.")

@@ -7,6 +7,7 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_safe
 
+from apps.core.pages import secret_link_headers
 from apps.dashboards import services
 from apps.dashboards.models import Dashboard
 
@@ -26,10 +27,5 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
         computed = [entry["computed_at"] for entry in data["widgets"] if "computed_at" in entry]
         response = render(request, "dashboards/share.html", {
             "dashboard": dashboard, "views": views, "computed_at": min(computed) if computed else None})
-    # The token is in the address: keep it out of referrers, caches and search engines.
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    response["X-Robots-Tag"] = "noindex"
-    response["Content-Security-Policy"] = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-                                           "base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
-    return response
+    return secret_link_headers(response, csp="default-src 'none'; script-src 'self'; style-src 'self'; "
+                               "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

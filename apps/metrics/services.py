@@ -13,6 +13,7 @@ from django.db import IntegrityError, connection, transaction
 from psycopg.types.json import set_json_dumps
 
 from apps.core.exceptions import ValidationFailed
+from apps.core.names import check_name
 from apps.core.partitions import PartitionedTable
 from apps.metrics.exceptions import MetricAlreadyExists
 from apps.metrics.ingestion import (
@@ -30,7 +31,6 @@ from apps.metrics.queries import rollup
 from apps.metrics.selectors import metric_get, metrics_by_name
 
 VALUES = PartitionedTable("metric_values", "timestamp")
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 MAX_DIMENSIONS = 20
 MAX_TAGS = 50
@@ -56,9 +56,7 @@ def _check_lists(*, dimensions: list[str], tags: list[str]) -> None:
 
 def check_definition(*, name: str, metric_type: str, dimensions: list[str], tags: list[str]) -> None:
     """Raise ValidationFailed naming the field if a definition is not valid (the API and the console)."""
-    if not NAME.match(name):
-        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
-                               "letter or digit.", details={"name": name})
+    check_name(name)
     if metric_type not in Metric.Type.values:
         raise ValidationFailed(f"`metric_type` must be one of {Metric.Type.values}.", details={"metric_type": metric_type})
     _check_lists(dimensions=dimensions, tags=tags)

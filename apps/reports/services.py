@@ -39,15 +39,16 @@ from django.utils import timezone
 from django_tenants.utils import schema_context
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
+from apps.core.names import check_name
 from apps.dashboards.models import Dashboard, Widget
 from apps.dashboards.services import KINDS, widget_view
 from apps.insights.engine import query_check, query_run
 from apps.reports import rendering
 from apps.reports.models import Delivery, Report, ReportRun, Subscription
 from apps.reports.schedules import Schedule, local_to_utc
+from apps.tenancy.selectors import tenant_current
 
 logger = logging.getLogger(__name__)
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 REPORT_FIELDS = ("name", "display_name", "description", "report_type", "dashboard_id", "query_config", "time_range",
                  "formats", "frequency", "hour", "minute", "weekday", "day_of_month", "cron", "timezone",
                  "enabled", "owner")
@@ -94,9 +95,7 @@ def _save(report: Report, tenant: Any, changes: dict[str, Any]) -> Report:
 
 def report_check(report: Report, tenant: Any) -> None:
     """ValidationFailed naming the field; normalises `query_config` (metric shorthands expanded)."""
-    if not isinstance(report.name, str) or not NAME.match(report.name):
-        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
-                               "letter or digit.", details={"name": report.name})
+    check_name(report.name)
     if report.report_type not in Report.Type.values:
         raise ValidationFailed(f"`report_type` must be one of {Report.Type.values}.",
                                details={"report_type": report.report_type})
@@ -402,18 +401,9 @@ def run_execute(*, run_id: int) -> ReportRun | None:
     return run
 
 
-def _tenant() -> Any:
-    from apps.tenancy.models import Tenant
-
-    tenant = getattr(connection, "tenant", None)
-    if getattr(tenant, "pk", None):
-        return tenant
-    return Tenant.objects.get(schema_name=connection.schema_name)
-
-
 def _generate(run: ReportRun) -> None:
     """Asks the query engine for every item over the run's period and renders what `formats` asks."""
-    report, tenant = run.report, _tenant()
+    report, tenant = run.report, tenant_current()
     at = run.scheduled_for or run.created_at
     start, end = report_period(report, at)
     items = []

@@ -11,6 +11,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from apps.core.exceptions import NotFound
+from apps.core.pages import secret_link_headers
 from apps.reports import services
 from apps.reports.models import Report
 from apps.tenancy.models import Tenant
@@ -37,9 +38,5 @@ def unsubscribe_page(request: HttpRequest, token: str) -> HttpResponse:
     else:
         response = render(request, "reports/unsubscribe.html", {"state": "confirm", "report": report,
                                                                 "email": target.email})
-    response["Referrer-Policy"] = "no-referrer"
-    response["Cache-Control"] = "private, no-store"
-    response["X-Robots-Tag"] = "noindex"
-    response["Content-Security-Policy"] = ("default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
-                                           "form-action 'self'; frame-ancestors 'none'")
-    return response
+    return secret_link_headers(response, csp="default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; "
+                               "form-action 'self'; frame-ancestors 'none'")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from datetime import datetime
 from typing import Any
@@ -14,12 +13,12 @@ from django.utils import timezone
 from psycopg.errors import QueryCanceled
 
 from apps.core.exceptions import Conflict, NotFound, Unavailable, ValidationFailed
+from apps.core.names import check_name
 from apps.insights.queries.segment import members_sql
 from apps.segments import rules as tree
 from apps.segments.models import Segment, SegmentSize
 
 logger = logging.getLogger(__name__)
-NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 MUTABLE = ("name", "display_name", "description", "rules")
 PREVIEW_SAMPLE = 10
 ANALYZE_AFTER_CHANGES = 1000
@@ -27,12 +26,6 @@ ANALYZE_AFTER_CHANGES = 1000
 
 class RefreshTimedOut(Exception):
     pass
-
-
-def check_name(name: Any) -> None:
-    if not isinstance(name, str) or not NAME.match(name):
-        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
-                               "letter or digit.", details={"name": name})
 
 
 def _save(segment: Segment) -> None:

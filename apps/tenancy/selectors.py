@@ -65,6 +65,17 @@ def api_key_cache_forget(*, prefix: str) -> None:
             _resolved.pop(digest, None)
 
 
+def tenant_current() -> Tenant:
+    """The tenant of the current schema: the connection's row, or (under a schema_context, which
+    holds only the schema's name) the row of that name."""
+    from django.db import connection
+
+    tenant = getattr(connection, "tenant", None)
+    if isinstance(tenant, Tenant) and tenant.pk:
+        return tenant
+    return Tenant.objects.get(schema_name=connection.schema_name)
+
+
 def tenant_list() -> QuerySet[Tenant]:
     return Tenant.objects.exclude(schema_name="public").order_by("slug")
 

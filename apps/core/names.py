@@ -1,0 +1,17 @@
+"""The names tenants give to their metrics, segments, dashboards and reports: the key in API paths
+and specs, so one shape everywhere."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from apps.core.exceptions import ValidationFailed
+
+NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
+
+
+def check_name(name: Any) -> None:
+    if not isinstance(name, str) or not NAME.match(name):
+        raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
+                               "letter or digit.", details={"name": name})
