@@ -33,6 +33,9 @@ from apps.metrics.selectors import metric_get, metrics_by_name
 VALUES = PartitionedTable("metric_values", "timestamp")
 DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
 MAX_DIMENSIONS = 20
+BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
+# How long a batch id is remembered: far longer than any sender retries a batch.
+BATCH_MEMORY = timedelta(days=7)
 MAX_TAGS = 50
 _encode_sorted = msgspec.json.Encoder(order="sorted").encode
 # (schema, metric id, series) recorded in `metric_series` and committed, so writes skip them (a
@@ -156,9 +159,14 @@ def metric_value_record(*, name: str, data: Any) -> ValueRow:
 
 def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
     """Store the valid values of a batch, all in one statement; the others are listed with their
-    index and reason. Values of several metrics may be mixed."""
+    index and reason. Values of several metrics may be mixed. A batch with a `batch_id` is stored
+    once: sent again (a retry), it gets the first answer with `"duplicate": true`."""
     if not isinstance(data, dict) or not isinstance(data.get("values"), list):
         raise ValidationFailed("The body must be {\"values\": [...]}.", details={"values": "missing"})
+    batch_id = data.get("batch_id")
+    if batch_id is not None and (not isinstance(batch_id, str) or not BATCH_ID.match(batch_id)):
+        raise ValidationFailed("`batch_id` must be 1 to 64 letters, digits, `-` or `_`.",
+                               details={"batch_id": batch_id})
     items = data["values"]
     if not items or len(items) > settings.INGEST_MAX_BATCH_EVENTS:
         raise ValidationFailed(f"A batch holds 1 to {settings.INGEST_MAX_BATCH_EVENTS} values.",
@@ -177,8 +185,28 @@ def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
             rows.append(value_row(metric, item, now, latest))
         except (Refused, ValidationFailed) as exc:
             rejected.append({"index": index, "error": str(exc)})
-    _write(rows, now)
-    return {"accepted": len(rows), "rejected": rejected}
+    answer = {"accepted": len(rows), "rejected": rejected}
+    with transaction.atomic():
+        if batch_id is not None and rows:
+            first = _batch_claim(batch_id, answer, now)
+            if first is not None:
+                return {**first, "duplicate": True}
+        _write(rows, now)
+    return answer
+
+
+def _batch_claim(batch_id: str, answer: dict[str, Any], now: datetime) -> dict[str, Any] | None:
+    """Records the batch (in the transaction that stores it); None if it is new, else the answer
+    it got the first time. A copy racing the first waits on its row until the first commits."""
+    with connection.cursor() as cursor:
+        cursor.execute("INSERT INTO metric_batches (batch_id, accepted, rejected, received_at) "
+                       "VALUES (%s, %s, %s::jsonb, %s) ON CONFLICT DO NOTHING RETURNING 1",
+                       [batch_id, answer["accepted"], msgspec.json.encode(answer["rejected"]).decode(), now])
+        if cursor.fetchone() is not None:
+            return None
+        cursor.execute("SELECT accepted, rejected FROM metric_batches WHERE batch_id = %s", [batch_id])
+        accepted, rejected = cursor.fetchone()
+    return {"accepted": accepted, "rejected": rejected if isinstance(rejected, list) else msgspec.json.decode(rejected)}
 
 
 def _decode(data: Any, kind: type) -> Any:
@@ -202,6 +230,7 @@ def metrics_upkeep(*, retention_days: int) -> dict[str, object]:
     dropped = VALUES.drop_expired(retention_days=retention_days, now=now)
     with connection.cursor() as cursor:
         cursor.execute("DELETE FROM metric_rollups WHERE bucket < %s", [now - timedelta(days=retention_days)])
+        cursor.execute("DELETE FROM metric_batches WHERE received_at < %s", [now - BATCH_MEMORY])
     return {"made": made, "dropped": dropped}
 
 

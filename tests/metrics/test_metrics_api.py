@@ -101,6 +101,24 @@ def test_a_batch_stores_the_good_values_and_lists_the_bad(client, acme):
     assert len(stored(acme.tenant)) == 2
 
 
+def test_a_batch_sent_again_with_its_batch_id_is_stored_once(client, acme):
+    create(client, acme.secret_key)
+
+    def send(batch_id, values):  # noqa: ANN001, ANN202
+        return client.post("/api/v1/metrics/values/batch", {"batch_id": batch_id, "values": values},
+                           content_type="application/json", **bearer(acme.write_key))
+
+    values = [{"metric": "api.latency", "value": 80}, {"metric": "missing", "value": 1}]
+    first = send("b-1", values)
+    assert first.json() == {"accepted": 1, "rejected": [{"index": 1, "error": "No metric 'missing'."}]}
+    again = send("b-1", values)
+    assert again.status_code == 200 and again.json() == {**first.json(), "duplicate": True}
+    assert send("b-2", values[:1]).json() == {"accepted": 1, "rejected": []}
+    assert stored(acme.tenant) == [("api.latency", 80.0, {}), ("api.latency", 80.0, {})]
+    assert_error(send("not ok!", values), 400, "invalid")
+    assert_error(send(7, values), 400, "invalid")
+
+
 def test_a_write_key_records_values_but_cannot_define_or_read(client, acme):
     assert_error(create(client, acme.write_key), 403, "forbidden")
     create(client, acme.secret_key)
