@@ -3,12 +3,17 @@ own on it, and figures printed the same way."""
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import statistics
+import subprocess
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -84,3 +89,46 @@ def django_on(suffix: str, *, recreate: bool = True, migrate: bool = True) -> st
 
         call_command("migrate", verbosity=0, interactive=False)
     return url
+
+
+@contextmanager
+def production_server(suffix: str, *, workers: int, env: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """gunicorn as in production (deploy/gunicorn.conf.py, production settings) on a free loopback
+    port, over a fresh database `<name>_<suffix>` holding one tenant `bench` with a quota far above
+    any run. Yields {port, url, database_url, env, pid, tenant (create_tenant's JSON)}; stops it after."""
+    url = bench_database_url(suffix)
+    recreate_database(url)
+    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": devstack_value("REDIS_URL"),
+           "ENVIRONMENT": "production", "SECRET_KEY": "b" * 50, "PLATFORM_API_TOKEN": "p" * 32,
+           "ALLOWED_HOSTS": "localhost,127.0.0.1", "LOG_LEVEL": "WARNING", "GUNICORN_ACCESS_LOG": "",
+           "WEB_CONCURRENCY": str(workers), "INGEST_RATE_LIMIT_PER_SECOND": "1000000",
+           "DJANGO_SETTINGS_MODULE": "analytics_project.settings", **(env or {})}
+    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
+    tenant = json.loads(subprocess.run(
+        [sys.executable, "manage.py", "create_tenant", "bench", "--json"], cwd=ROOT, env=env, check=True,
+        capture_output=True, text=True).stdout)
+    subprocess.run([sys.executable, "manage.py", "shell", "-c",
+                    "from apps.tenancy.models import Tenant; Tenant.objects.filter(slug='bench')"
+                    ".update(monthly_event_quota=10**12)"], cwd=ROOT, env=env, check=True)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
+         "analytics_project.wsgi:application"], cwd=ROOT, env=env, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.2)
+        time.sleep(1.5)  # every worker up
+        yield {"port": port, "url": f"http://127.0.0.1:{port}", "database_url": url, "env": env,
+               "pid": server.pid, "tenant": tenant}
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(timeout=30)

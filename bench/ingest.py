@@ -22,8 +22,6 @@ import gzip
 import json
 import os
 import random
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -35,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.common import bench_database_url, devstack_value, recreate_database  # noqa: E402
+from bench.common import production_server  # noqa: E402
 
 MARK = "RUN#####"  # replaced per request by a counter, so every request carries new message ids
 EVENT_NAMES = ["Viewed Page", "Clicked Button", "Added to Cart", "Checked Out", "Signed Up"]
@@ -189,39 +187,8 @@ def main() -> None:
     parser.add_argument("--gzip", action="store_true", help="gzip the batch bodies (compressed per request)")
     args = parser.parse_args()
 
-    url = bench_database_url("bench_ingest")
-    recreate_database(url)
-    env = {**os.environ, "DATABASE_URL": url, "REDIS_URL": devstack_value("REDIS_URL"),
-           "ENVIRONMENT": "production", "SECRET_KEY": "b" * 50, "PLATFORM_API_TOKEN": "p" * 32,
-           "ALLOWED_HOSTS": "localhost,127.0.0.1", "LOG_LEVEL": "WARNING", "GUNICORN_ACCESS_LOG": "",
-           "WEB_CONCURRENCY": str(args.workers), "INGEST_RATE_LIMIT_PER_SECOND": "1000000",
-           "DJANGO_SETTINGS_MODULE": "analytics_project.settings"}
-    subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], cwd=ROOT, env=env, check=True)
-    created = json.loads(subprocess.run(
-        [sys.executable, "manage.py", "create_tenant", "bench", "--json"], cwd=ROOT, env=env, check=True,
-        capture_output=True, text=True).stdout)
-    # Quota far above what the run sends.
-    subprocess.run([sys.executable, "manage.py", "shell", "-c",
-                    "from apps.tenancy.models import Tenant; Tenant.objects.filter(slug='bench')"
-                    ".update(monthly_event_quota=10**12)"], cwd=ROOT, env=env, check=True)
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind", f"127.0.0.1:{port}",
-         "analytics_project.wsgi:application"], cwd=ROOT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.2)
-        time.sleep(1.5)
+    with production_server("bench_ingest", workers=args.workers) as server:
+        url, created, port = server["database_url"], server["tenant"], server["port"]
         now = datetime.now(timezone.utc)
         batches = [[make_event(b * 1000 + i, now) for i in range(1000)] for b in range(20)]
         batch_bodies = [json.dumps({"batch": b, "sentAt": now.isoformat()}).encode() for b in batches]
@@ -231,7 +198,7 @@ def main() -> None:
         # Warm-up: every worker connects and loads its code.
         asyncio.run(load(port, key, "/v1/track", singles, False, args.workers * 2, 2))
 
-        pids = process_tree(server.pid)
+        pids = process_tree(server["pid"])
         cpu_before = cpu_seconds(pids)
         started = time.perf_counter()
         latencies, sent, errors = asyncio.run(
@@ -251,9 +218,6 @@ def main() -> None:
                       zip((cpu_seconds(pids), cpu_seconds(pg_pids), time.process_time()), before)]
 
         copy_rate = raw_copy_rate(url, created["schema_name"], batches, args.seconds / 2)
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
 
     print(f"gunicorn: {args.workers} {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers x "
           f"{os.environ.get('GUNICORN_THREADS', '2')} thread(s); load from one asyncio process; "
