@@ -9,10 +9,11 @@ PORT ?= 8000
 
 .PHONY: run test venv up down lock clean
 
-$(VENV)/.installed: requirements/dev.txt
+$(VENV)/.installed: requirements/dev.txt sdk/python/pyproject.toml
 	test -x $(VPY) || $(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -r requirements/dev.txt
+	$(VPY) -m pip install --quiet --no-deps -e sdk/python
 	touch $@
 
 venv: $(VENV)/.installed

@@ -14,6 +14,7 @@ from apps.core.api import IngestionApi, TenantApi
 from apps.core.exceptions import RateLimited, ValidationFailed
 from apps.core.pagination import paginate
 from apps.events import limits
+from apps.events.api.parsers import IngestionJsonParser
 from apps.insights.engine import query_run
 from apps.metrics import analysis, selectors, services
 from apps.metrics.api.serializers import (
@@ -69,6 +70,8 @@ def _rate_limit(request: Request) -> None:
 
 @extend_schema(tags=["metrics"])
 class MetricValueApi(IngestionApi):
+    parser_classes = [IngestionJsonParser]
+
     @extend_schema(request=ValueInput, responses=AcceptedOutput, summary="Record one value (write key)")
     def post(self, request: Request, name: str) -> Response:
         _rate_limit(request)
@@ -78,6 +81,8 @@ class MetricValueApi(IngestionApi):
 
 @extend_schema(tags=["metrics"])
 class MetricValueBatchApi(IngestionApi):
+    parser_classes = [IngestionJsonParser]
+
     @extend_schema(request=BatchInput, responses=AcceptedOutput,
                    summary="Record values of several metrics (write key); each bad value is listed")
     def post(self, request: Request) -> Response:

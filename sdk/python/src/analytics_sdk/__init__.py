@@ -1,0 +1,12 @@
+"""The async Python SDK of the analytics backend.
+
+    async with AnalyticsClient(api_key="wk_…", host="https://analytics.example.com") as client:
+        await client.events.track("Signed Up", distinct_id="user-1", properties={"plan": "pro"})
+"""
+
+from analytics_sdk import errors, models
+from analytics_sdk._batcher import Stats
+from analytics_sdk.client import AnalyticsClient, SyncAnalyticsClient
+
+__all__ = ["AnalyticsClient", "Stats", "SyncAnalyticsClient", "errors", "models"]
+__version__ = "0.1.0"
