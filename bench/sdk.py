@@ -5,7 +5,8 @@
 1. Starts gunicorn as in production over a fresh database with one tenant (bench/common.py).
 2. One `AnalyticsClient` with its defaults (batches of 100, gzip, one request at a time) tracks
    `--events` events as fast as the caller can enqueue them, then closes (which flushes). Timed
-   from the first `track` to the end of the close; the stored rows are counted afterwards.
+   from the first `track` to the end of the close; the stored rows are counted afterwards. Then
+   the same with batches of 1,000 (`flush_at=1000`).
 3. Baseline in the same run, same server: the same events as pre-built /v1/batch bodies of 100,
    posted one at a time over one keep-alive connection by a minimal HTTP client (what the SDK
    does, minus the SDK), and as bodies of 1,000 over two connections (the server's batch path at
@@ -34,9 +35,9 @@ from bench.ingest import MARK, load  # noqa: E402
 NAMES = ["Viewed Page", "Clicked Button", "Added to Cart", "Checked Out", "Signed Up"]
 
 
-async def sdk_run(url: str, key: str, count: int) -> tuple[float, dict]:
+async def sdk_run(url: str, key: str, count: int, **options: int) -> tuple[float, dict]:
     started = time.perf_counter()
-    async with AnalyticsClient(api_key=key, host=url) as client:
+    async with AnalyticsClient(api_key=key, host=url, **options) as client:
         for n in range(count):
             await client.events.track(NAMES[n % 5], distinct_id=f"user-{n % 5000}",
                                       properties={"n": n, "plan": "pro" if n % 3 else "free", "price": n % 97})
@@ -72,6 +73,7 @@ def main() -> None:
         before = stored(server["database_url"], schema)
         elapsed, stats = asyncio.run(sdk_run(server["url"], key, args.events))
         landed = stored(server["database_url"], schema) - before
+        big_elapsed, _ = asyncio.run(sdk_run(server["url"], key, args.events, flush_at=1000))
         _, sent_100, errors_100 = asyncio.run(load(server["port"], key, "/v1/batch", raw_bodies(100, 50), True, 1,
                                                    args.seconds))
         _, sent_1000, errors_1000 = asyncio.run(load(server["port"], key, "/v1/batch", raw_bodies(1000, 20), True,
@@ -83,6 +85,7 @@ def main() -> None:
     print(f"gunicorn: {args.workers} workers; SDK and load in one process; 2 cores shared with PostgreSQL")
     print(f"SDK, one AnalyticsClient with default settings: {args.events:,} events in {elapsed:.2f} s "
           f"= {sdk_rate:,.0f} events/s; stored {landed:,} (lost {args.events - landed}); stats {stats}")
+    print(f"SDK with flush_at=1000 (batches of 1,000): {args.events / big_elapsed:,.0f} events/s")
     print(f"baseline, raw /v1/batch of 100 (gzip), 1 connection: {raw_100:,.0f} events/s ({errors_100} non-200)")
     print(f"baseline, raw /v1/batch of 1,000 (gzip), 2 connections: {raw_1000:,.0f} events/s ({errors_1000} non-200)")
     print(f"SDK / raw batches of 100 = {sdk_rate / raw_100:.0%}; SDK / raw batches of 1,000 = {sdk_rate / raw_1000:.0%}")

@@ -46,9 +46,11 @@ class Stats:
 
 @dataclass
 class _Channel:
+    """Items queued for one endpoint, each JSON-encoded once, when queued."""
+
     path: str
-    body: Callable[[list[dict[str, Any]]], dict[str, Any]]
-    items: deque[tuple[dict[str, Any], int]] = field(default_factory=deque)
+    body: Callable[[bytes], bytes]  # the request body around the items' JSON array
+    items: deque[bytes] = field(default_factory=deque)
     size: int = 0
 
 
@@ -63,10 +65,10 @@ class Batcher:
         self.max_queue, self.on_full = max_queue, on_full
         self.stats = Stats()
         self.channels = {
-            "events": _Channel("/api/v1/events/batch", lambda items: {
-                "events": items, "sent_at": datetime.now(timezone.utc).isoformat()}),
-            "metrics": _Channel("/api/v1/metrics/values/batch", lambda items: {
-                "batch_id": uuid.uuid4().hex, "values": items}),
+            "events": _Channel("/api/v1/events/batch", lambda items: b'{"sent_at":"%s","events":%s}' % (
+                datetime.now(timezone.utc).isoformat().encode(), items)),
+            "metrics": _Channel("/api/v1/metrics/values/batch", lambda items: b'{"batch_id":"%s","values":%s}' % (
+                uuid.uuid4().hex.encode(), items)),
         }
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
@@ -94,9 +96,9 @@ class Batcher:
             async with self._room:
                 await self._room.wait_for(lambda: self.queued() < self.max_queue)
         channel = self.channels[channel_name]
-        size = len(json.dumps(item, separators=(",", ":"), default=str))
-        channel.items.append((item, size))
-        channel.size += size
+        encoded = json.dumps(item, separators=(",", ":"), default=str).encode()
+        channel.items.append(encoded)
+        channel.size += len(encoded)
         self.stats.enqueued += 1
         self._idle.clear()
         if len(channel.items) >= self.flush_at or channel.size >= self.flush_bytes:
@@ -133,12 +135,11 @@ class Batcher:
                 return
 
     async def _send(self, channel: _Channel) -> None:
-        items: list[dict[str, Any]] = []
+        items: list[bytes] = []
         size = 0
-        while channel.items and len(items) < self.flush_at and (not items or size + channel.items[0][1] <= self.flush_bytes):
-            item, item_size = channel.items.popleft()
-            items.append(item)
-            size += item_size
+        while channel.items and len(items) < self.flush_at and (not items or size + len(channel.items[0]) <= self.flush_bytes):
+            items.append(channel.items.popleft())
+            size += len(items[-1])
         channel.size -= size
         async with self._room:
             self._room.notify_all()
@@ -147,7 +148,8 @@ class Batcher:
             self.stats.retries += 1
 
         try:
-            answer = await self.transport.request("POST", channel.path, key=self.key, body=channel.body(items),
+            answer = await self.transport.request("POST", channel.path, key=self.key,
+                                                  content=channel.body(b"[" + b",".join(items) + b"]"),
                                                   retry=True, gzip=self.gzip, on_retry=retried)
         except errors.AnalyticsError as error:
             self._failed(error, items, answer=(error.details if isinstance(error, errors.ValidationError) else None))
@@ -163,7 +165,7 @@ class Batcher:
             self.stats.failed += len(rejected)
             logger.warning("analytics_sdk: %d of %d items refused: %s", len(rejected), len(items), rejected[:5])
 
-    def _failed(self, error: Exception, items: list[dict[str, Any]], answer: Any) -> None:
+    def _failed(self, error: Exception, items: list[bytes], answer: Any) -> None:
         """A refused or undeliverable batch: a 400 listing `rejected` stored the others."""
         accepted = int(answer.get("accepted", 0)) if isinstance(answer, dict) else 0
         self.stats.batches += 1
@@ -172,6 +174,6 @@ class Batcher:
         logger.error("analytics_sdk: %d items not delivered: %s", len(items) - accepted, error)
         if self.on_error is not None:
             try:
-                self.on_error(error, items)
+                self.on_error(error, [json.loads(item) for item in items])
             except Exception:  # noqa: BLE001 - a failing callback must not stop delivery
                 logger.exception("analytics_sdk: on_error raised")

@@ -41,16 +41,19 @@ class Transport:
         self.http = httpx.AsyncClient(base_url=host.rstrip("/"), timeout=timeout, transport=transport,
                                       headers={"User-Agent": f"analytics-sdk-python/{VERSION}"})
 
-    async def request(self, method: str, path: str, *, key: str, body: Any = None, params: dict[str, Any] | None = None,
-                      retry: bool = False, gzip: bool = False, on_retry: Any = None) -> Any:
-        """The decoded JSON answer, or a typed error. With `retry`, network errors, 429 and 5xx are
-        retried up to the backoff's max_retries (`on_retry()` is called before each retry)."""
-        content, headers = None, {"Authorization": f"Bearer {key}"}
+    async def request(self, method: str, path: str, *, key: str, body: Any = None, content: bytes | None = None,
+                      params: dict[str, Any] | None = None, retry: bool = False, gzip: bool = False,
+                      on_retry: Any = None) -> Any:
+        """The decoded JSON answer, or a typed error. The body is `body` as JSON, or `content`, JSON
+        already encoded. With `retry`, network errors, 429 and 5xx are retried up to the backoff's
+        max_retries (`on_retry()` is called before each retry)."""
+        headers = {"Authorization": f"Bearer {key}"}
         if body is not None:
             content = json.dumps(body, separators=(",", ":"), default=str).encode()
+        if content is not None:
             headers["Content-Type"] = "application/json"
             if gzip:
-                content = gzip_lib.compress(content, 5)
+                content = gzip_lib.compress(content, 1)  # most of the gain for a fraction of the CPU
                 headers["Content-Encoding"] = "gzip"
         query = {k: v for k, v in (params or {}).items() if v is not None}
         attempt = 0
