@@ -91,7 +91,7 @@ def test_secret_key_resources_answer_typed_results(sdk_tenant, host, settings):
             for n in range(3):
                 await client.events.track("Buy", distinct_id=f"u{n}", timestamp=NOW - timedelta(hours=1))
             metric = await client.metrics.create_metric("latency", "histogram")
-            assert metric.name == "latency"
+            assert metric.name == "latency" and (await client.metrics.get_metric("latency")).id == metric.id
             await client.metrics.record_values([{"metric": "latency", "value": v} for v in (10, 20, 30)])
             await client.flush()
 
@@ -109,13 +109,16 @@ def test_secret_key_resources_answer_typed_results(sdk_tenant, host, settings):
                 dashboard.id, "views", "line", {"kind": "trends", "series": [{"event": "View"}], "date_from": "-1d"})
             data = await client.dashboards.data(dashboard.id)
             assert widget.name == "views" and data.raw["widgets"][0]["result"]["kind"] == "trends"
+            assert [w["name"] for w in (await client.dashboards.get_dashboard(dashboard.id)).widgets] == ["views"]
 
             segment = await client.segments.create_segment("viewers")
             segment = await client.segments.add_segment_rule(segment.id, {"event": "View", "operator": "gte",
                                                                           "value": 1})
-            members = await client.segments.members(segment.id)
-            assert sorted(p.raw["distinct_ids"][0] if "distinct_ids" in p.raw else p.raw["distinct_id"]
-                          for p in members.results) == [f"u{n}" for n in range(5)]
+            assert segment.size == 5
+            first = await client.segments.members(segment.id, limit=3)
+            rest = await client.segments.members(segment.id, cursor=first.next)
+            assert rest.next is None
+            assert sorted(p.distinct_ids[0] for p in first.results + rest.results) == [f"u{n}" for n in range(5)]
 
             report = await client.reports.create_report(
                 "daily", "queries", display_name="Daily",

@@ -55,7 +55,8 @@ class Transport:
             if gzip:
                 content = gzip_lib.compress(content, 1)  # most of the gain for a fraction of the CPU
                 headers["Content-Encoding"] = "gzip"
-        query = {k: v for k, v in (params or {}).items() if v is not None}
+        # None, not {}: an empty mapping would replace the query string of a `next` link.
+        query = {k: v for k, v in (params or {}).items() if v is not None} or None
         attempt = 0
         while True:
             try:
@@ -69,7 +70,7 @@ class Transport:
                     on_retry()
 
     async def _once(self, method: str, path: str, content: bytes | None, headers: dict[str, str],
-                    params: dict[str, Any]) -> Any:
+                    params: dict[str, Any] | None) -> Any:
         try:
             response = await self.http.request(method, path, content=content, headers=headers, params=params)
         except httpx.TransportError as exc:
