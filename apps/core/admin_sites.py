@@ -75,3 +75,10 @@ class ReadOnly(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj=None) -> bool:  # noqa: ANN001
         return False
+
+
+def login_username(request: HttpRequest, credentials: dict | None = None) -> str:
+    """The name console login attempts are counted under (django-axes): the username within its
+    schema, since each tenant has its own `admin`. One tenant's failures never lock another's."""
+    username = (credentials or {}).get("username") or request.POST.get("username", "")
+    return f"{connection.schema_name}:{username}"
