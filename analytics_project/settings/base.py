@@ -283,7 +283,10 @@ SEGMENT_REFRESH_INLINE_MS = env.int("SEGMENT_REFRESH_INLINE_MS", default=5000, m
 # over (a worker that died mid-run).
 REPORT_MAX_ATTEMPTS = env.int("REPORT_MAX_ATTEMPTS", default=4, minimum=1)
 REPORT_RETRY_SECONDS = env.int("REPORT_RETRY_SECONDS", default=60, minimum=1)
-REPORT_RUN_LEASE_SECONDS = env.int("REPORT_RUN_LEASE_SECONDS", default=900, minimum=60)
+REPORT_RUN_LEASE_SECONDS = env.int("REPORT_RUN_LEASE_SECONDS", default=900, minimum=5)
+# How often beat looks for due reports: 0 means every minute at :00 (a 09:00 report leaves at
+# 09:00:00); a number of seconds otherwise.
+REPORTS_DISPATCH_EVERY_SECONDS = env.int("REPORTS_DISPATCH_EVERY_SECONDS", default=0, minimum=0)
 # Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
 METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=2, minimum=1)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range

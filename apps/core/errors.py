@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import logging
+import sys
 from typing import Any
 
+import psycopg
+from django import db
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions as drf
@@ -74,4 +77,11 @@ def handler404(request: HttpRequest, exception: Exception | None = None) -> Json
 
 
 def handler500(request: HttpRequest) -> JsonResponse:
+    """Django's last resort (also for exceptions raised in middleware). The database being
+    unreachable (restarting, failing over) is the server's state, not a bug: 503 with Retry-After,
+    which clients and the SDK retry. Django drops the broken connection when the request ends."""
+    error = sys.exc_info()[1]
+    if isinstance(error, (db.OperationalError, db.InterfaceError, psycopg.OperationalError, psycopg.InterfaceError)):
+        return error_response(503, "unavailable", "The database is unavailable; retry shortly.",
+                              headers={"Retry-After": "1"})
     return error_response(500, "server_error", "Internal server error.")

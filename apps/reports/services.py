@@ -352,16 +352,21 @@ class DeliveryFailed(Exception):
     pass
 
 
+class RunHeld(RetryLater):
+    """Another attempt holds the run's lease (or held it when its worker died): look again when the
+    lease ends, and take the run over if it is still not finished."""
+
+
 def _claim(run_id: int, now: datetime) -> ReportRun | None:
-    """The run, marked running for this attempt; None when it is finished or another worker holds a
-    live lease on it."""
+    """The run, marked running for this attempt; None when it is finished. RunHeld while another
+    attempt's lease is live."""
     with transaction.atomic():
         run = ReportRun.objects.select_for_update().select_related("report").filter(pk=run_id).first()
         if run is None or run.status in (ReportRun.Status.SUCCEEDED, ReportRun.Status.FAILED):
             return None
         lease = timedelta(seconds=settings.REPORT_RUN_LEASE_SECONDS)
         if run.status == ReportRun.Status.RUNNING and run.started_at and run.started_at > now - lease:
-            return None
+            raise RunHeld(int((run.started_at + lease - now).total_seconds()) + 1)
         run.status = ReportRun.Status.RUNNING
         run.attempts += 1
         run.started_at = now

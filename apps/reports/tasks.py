@@ -22,7 +22,9 @@ def reports_dispatch() -> int:
              soft_time_limit=840, time_limit=870)
 def report_run_task(self, run_id: int) -> str | None:  # noqa: ANN001
     """One attempt at a run; a transient failure comes back after an exponential backoff (the
-    attempts are counted on the run, which decides when to give up)."""
+    attempts are counted on the run, which decides when to give up). A copy of the task finding
+    the run held by another attempt (the broker redelivered it when a worker died) comes back when
+    that attempt's lease ends."""
     try:
         run = services.run_execute(run_id=run_id)
     except services.RetryLater as exc:

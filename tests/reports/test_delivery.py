@@ -233,10 +233,13 @@ def test_a_worker_dying_mid_run_is_taken_over_after_its_lease(shop, inbox, setti
         run = ReportRun.objects.get(report=report)
         assert (run.status, run.attempts) == ("running", 1)
         # The broker redelivers the task at once (acks_late), and a second worker races for it: the
-        # lease is live, so both leave the run alone.
+        # lease is live, so both leave the run alone, the task to come back when the lease ends.
         with time_machine.travel(FIRE + timedelta(minutes=1), tick=False):
-            assert tasks.report_run_task.delay(run.pk).get() is None
-            assert services.run_execute(run_id=run.pk) is None
+            with pytest.raises(Retry) as retried:
+                tasks.report_run_task.delay(run.pk)
+            assert retried.value.when == settings.REPORT_RUN_LEASE_SECONDS - 60 + 1  # back when the lease ends
+            with pytest.raises(services.RunHeld):
+                services.run_execute(run_id=run.pk)
     assert len(inbox.envelopes) == 1
 
     # Past the lease, beat re-queues the run: the next attempt sends only what was not sent.

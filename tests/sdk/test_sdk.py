@@ -67,7 +67,7 @@ def test_every_ingestion_method_stores_what_it_sent(sdk_tenant, host):
                        "WHERE distinct_id IN ('ann', 'anon-1', 'anon-2')")
         persons = cursor.fetchone()[0]
     assert [(kind, event) for kind, event, _, _ in rows] == [
-        ("track", "Signed Up"), ("page", "$pageview"), ("click", "$click"), ("conversion", "Purchase"),
+        ("track", "Signed Up"), ("page", "$pageview"), ("track", "$click"), ("track", "Purchase"),
         ("identify", "$identify"), ("alias", "$create_alias")]
     properties = {event: json.loads(props) for _, event, _, props in rows}
     assert properties["$pageview"] == {"url": "https://example.com/pricing", "title": "Pricing"}
@@ -91,7 +91,8 @@ def test_secret_key_resources_answer_typed_results(sdk_tenant, host, settings):
             for n in range(3):
                 await client.events.track("Buy", distinct_id=f"u{n}", timestamp=NOW - timedelta(hours=1))
             metric = await client.metrics.create_metric("latency", "histogram")
-            assert metric.name == "latency" and (await client.metrics.get_metric("latency")).id == metric.id
+            assert metric.name == "latency" and metric.metric_type == "histogram"
+            assert (await client.metrics.get_metric("latency")).raw == metric.raw
             await client.metrics.record_values([{"metric": "latency", "value": v} for v in (10, 20, 30)])
             await client.flush()
 

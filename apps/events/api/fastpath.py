@@ -8,7 +8,7 @@ their views with only what those paths need from the stack:
 - CORS: ingestion accepts any origin (no credentials), as the CORS settings say for these paths;
 - request metrics: the same Prometheus series as RequestMetricsMiddleware;
 - Content-Length, as CommonMiddleware sets it;
-- any exception becomes the standard 500 body, logged like Django logs it.
+- any exception becomes the standard 500 body (503 for a database outage), logged like Django logs it.
 Every other request (other paths, other methods, CORS preflights) goes through Django unchanged.
 """
 
@@ -23,7 +23,7 @@ from django.core.handlers.wsgi import WSGIRequest
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
 
-from apps.core.errors import error_response
+from apps.core.errors import handler500
 from apps.core.metrics import REQUEST_LATENCY, REQUESTS
 from apps.events.api import ingest
 from apps.tenancy.middleware import route_by_key
@@ -65,7 +65,7 @@ class IngestionFastPath:
             response = route_by_key(request) or view(request)
         except Exception:
             logger.exception("Internal Server Error: %s", path, extra={"status_code": 500, "request": request})
-            response = error_response(500, "server_error", "Internal server error.")
+            response = handler500(request)  # a database outage is a 503, as through Django
         finally:
             connection.set_schema_to_public()
         if "HTTP_ORIGIN" in environ:

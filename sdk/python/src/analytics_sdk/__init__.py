@@ -1,4 +1,6 @@
-"""The async Python SDK of the analytics backend.
+"""The async Python SDK of the analytics backend: events and metric values sent in the background in
+batches, with retries; the query, metrics, dashboards, reports, segments and tenant APIs with typed
+results and typed errors.
 
     async with AnalyticsClient(api_key="wk_…", host="https://analytics.example.com") as client:
         await client.events.track("Signed Up", distinct_id="user-1", properties={"plan": "pro"})

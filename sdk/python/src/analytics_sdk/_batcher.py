@@ -1,40 +1,49 @@
-"""The background batcher: events and metric values are queued in memory and sent in batches by
-one task, in order, one request at a time.
+"""The background sender: events and metric values wait in a bounded in-memory queue and one task
+per client sends them in batches, one request at a time, oldest first.
 
-- A batch leaves when `flush_at` items or `flush_bytes` of JSON are queued, at the latest every
-  `flush_interval` seconds, and on `flush()` and close.
-- Network errors, 429 (its Retry-After as the least wait) and 5xx are retried with exponential
-  backoff and full jitter, up to `max_retries` times. Events carry a client-made messageId and
-  metric batches a batch_id, so a batch sent twice (its answer lost) is stored once.
-- Other refusals are not retried: the server stores the valid items of a batch and lists the others,
-  which are counted as failed and logged.
-- The queue holds at most `max_queue` items. When it is full, `on_full` decides: "block" (default:
-  the caller waits for room, nothing is lost), "drop_newest" (the new item is dropped and counted),
-  or "raise" (QueueFullError).
+- A batch of a channel (events, metric values: different endpoints) leaves when `flush_at` items or
+  `flush_bytes` of JSON are queued; everything queued leaves every `flush_interval` seconds, on
+  `flush()`, on close, and when a caller is blocked on a full queue.
+- Network errors, timeouts, 429 and 5xx are retried with exponential backoff and full jitter, up
+  to `max_retries` times. Events carry a client-made messageId and each metric batch a batch_id,
+  so a batch that reached the server but whose answer was lost is stored once.
+- Other refusals are final. The server stores a batch's valid items and lists the others; those,
+  and batches out of retries, are logged (logger "analytics_sdk"), counted as `failed` and passed
+  to `on_error`. Nothing here ever raises into the caller's code.
+- `max_queue` bounds the items waiting (the batch being sent is outside it). When it is full,
+  `on_full` decides: "block" (the caller waits for room; lossless), "drop_newest" (the new item is
+  dropped and counted), "raise" (QueueFullError).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import itertools
 import json
 import logging
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Callable
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from analytics_sdk import errors
-from analytics_sdk._transport import Transport
+from analytics_sdk._transport import Transport, dumps
 
 logger = logging.getLogger("analytics_sdk")
-ON_FULL = ("block", "drop_newest", "raise")
+OnFull = Literal["block", "drop_newest", "raise"]
+OnError = Callable[[Exception, list[dict[str, Any]]], None]
+ON_FULL: tuple[OnFull, ...] = ("block", "drop_newest", "raise")
 
 
 @dataclass
 class Stats:
-    """Counts since the client started: items enqueued, sent (accepted by the server), failed
-    (refused, or out of retries), dropped (queue full), and requests retried and batches sent."""
+    """Counters since the client was made, in items unless said otherwise: `enqueued`; `sent`
+    (accepted by the server, re-sent duplicates included); `failed` (refused, or out of retries);
+    `dropped` (queue full, "drop_newest"); `retries` (requests repeated); `batches` (requests the
+    server accepted)."""
 
     enqueued: int = 0
     sent: int = 0
@@ -44,136 +53,215 @@ class Stats:
     batches: int = 0
 
 
+def _events_body(items: bytes) -> Callable[[], bytes]:
+    """A Segment batch. `sentAt` is stamped at each attempt: the server shifts timestamps by
+    (received_at - sentAt) to correct clock skew, so a stale sentAt on a retry would move every
+    event of the batch by the time spent retrying."""
+    return lambda: b'{"batch":%s,"sentAt":"%s"}' % (items, datetime.now(UTC).isoformat().encode())
+
+
+def _metrics_body(items: bytes) -> Callable[[], bytes]:
+    """A metric batch with one batch_id for all its attempts: the server stores a batch_id once."""
+    body = b'{"batch_id":"%s","values":%s}' % (uuid.uuid4().hex.encode(), items)
+    return lambda: body
+
+
 @dataclass
 class _Channel:
-    """Items queued for one endpoint, each JSON-encoded once, when queued."""
+    """The queue of one endpoint. Items are JSON-encoded when queued, so later changes to the
+    caller's dicts do not leak in, and sizes are exact. Counters only grow: `flush()` waits for
+    `done` to reach the `pushed` it saw."""
 
     path: str
-    body: Callable[[bytes], bytes]  # the request body around the items' JSON array
-    items: deque[bytes] = field(default_factory=deque)
-    size: int = 0
+    body: Callable[[bytes], Callable[[], bytes]]
+    items: deque[tuple[int, bytes]] = field(default_factory=deque)  # (order across channels, JSON)
+    size: int = 0  # bytes queued
+    pushed: int = 0  # items ever queued
+    done: int = 0  # items sent or failed for good
+    drain_to: int = 0  # items up to this count leave even in a partial batch
+
+    @property
+    def taken(self) -> int:
+        return self.pushed - len(self.items)
 
 
 class Batcher:
-    def __init__(self, transport: Transport, key: str, *, flush_at: int, flush_bytes: int, flush_interval: float,
-                 max_queue: int, on_full: str, gzip: bool,
-                 on_error: Callable[[Exception, list[dict[str, Any]]], None] | None) -> None:
+    def __init__(self, transport: Transport, key: str, *, flush_at: int, flush_bytes: int,
+                 flush_interval: float, max_queue: int, on_full: OnFull, gzip: bool,
+                 on_error: OnError | None) -> None:
         if on_full not in ON_FULL:
-            raise ValueError(f"on_full must be one of {ON_FULL}")
+            raise ValueError(f"on_full must be one of {ON_FULL}, not {on_full!r}")
+        if min(flush_at, flush_bytes, max_queue) < 1 or flush_interval <= 0:
+            raise ValueError("flush_at, flush_bytes, max_queue and flush_interval must be positive")
         self.transport, self.key, self.gzip, self.on_error = transport, key, gzip, on_error
-        self.flush_at, self.flush_bytes, self.flush_interval = max(flush_at, 1), flush_bytes, flush_interval
+        self.flush_at, self.flush_bytes, self.flush_interval = flush_at, flush_bytes, flush_interval
         self.max_queue, self.on_full = max_queue, on_full
         self.stats = Stats()
-        self.channels = {
-            "events": _Channel("/api/v1/events/batch", lambda items: b'{"sent_at":"%s","events":%s}' % (
-                datetime.now(timezone.utc).isoformat().encode(), items)),
-            "metrics": _Channel("/api/v1/metrics/values/batch", lambda items: b'{"batch_id":"%s","values":%s}' % (
-                uuid.uuid4().hex.encode(), items)),
-        }
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._room = asyncio.Condition()
+        self.channels = {"events": _Channel("/v1/batch", _events_body),
+                         "metrics": _Channel("/api/v1/metrics/values/batch", _metrics_body)}
+        self._order = itertools.count()
+        self._changed = asyncio.Condition()  # items taken or finished: room, flush progress
+        self._wake = asyncio.Event()  # something for the sender to look at
+        self._blocked = 0  # callers waiting for room ("block")
         self._closing = False
+        self._stopped = False
+        self._warned_full = False
         self._task: asyncio.Task[None] | None = None
 
+    @property
     def queued(self) -> int:
         return sum(len(channel.items) for channel in self.channels.values())
 
-    async def put(self, channel_name: str, item: dict[str, Any]) -> bool:
-        """Queues `item`; False if it was dropped (queue full, policy drop_newest)."""
+    async def put(self, channel_name: str, item: dict[str, Any]) -> None:
+        """Queues `item` for its endpoint, or drops it when the queue is full under "drop_newest"."""
         if self._closing:
-            raise RuntimeError("the client is closed")
-        if self._task is None:
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="analytics-sdk-batcher")
-        if self.queued() >= self.max_queue:
-            if self.on_full == "drop_newest":
-                self.stats.dropped += 1
-                return False
+            raise RuntimeError("The analytics client is closed.")
+        encoded = dumps(item)  # a value JSON cannot hold fails here, in the caller, not in a batch
+        if self.queued >= self.max_queue:
             if self.on_full == "raise":
                 raise errors.QueueFullError(f"The queue holds {self.max_queue} items.", code="queue_full")
-            self._wake.set()
-            async with self._room:
-                await self._room.wait_for(lambda: self.queued() < self.max_queue)
+            if self.on_full == "drop_newest":
+                self.stats.dropped += 1
+                if not self._warned_full:
+                    logger.warning("analytics_sdk: the queue is full (%d items); new items are dropped",
+                                   self.max_queue)
+                    self._warned_full = True
+                return
+            await self._wait_for_room()
+        self._warned_full = False
         channel = self.channels[channel_name]
-        encoded = json.dumps(item, separators=(",", ":"), default=str).encode()
-        channel.items.append(encoded)
+        channel.items.append((next(self._order), encoded))
         channel.size += len(encoded)
+        channel.pushed += 1
         self.stats.enqueued += 1
-        self._idle.clear()
-        if len(channel.items) >= self.flush_at or channel.size >= self.flush_bytes:
+        if self._task is None:
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="analytics-sdk-sender")
+        if self._ready(channel):
             self._wake.set()
-        return True
+
+    async def _wait_for_room(self) -> None:
+        """The "block" policy. What is queued leaves now, full batch or not, to make room soonest."""
+        self._drain()
+        self._blocked += 1
+        try:
+            async with self._changed:
+                await self._changed.wait_for(lambda: self.queued < self.max_queue)
+        finally:
+            self._blocked -= 1
 
     async def flush(self) -> None:
-        """Returns once the queue is empty and no batch is in flight (sent, or failed for good)."""
-        if self._task is None:
+        """Returns once every item queued before the call is sent or has failed for good."""
+        targets = [(channel, channel.pushed) for channel in self.channels.values()]
+        if all(channel.done >= pushed for channel, pushed in targets):
             return
-        self._wake.set()
-        await self._idle.wait()
+        self._drain()
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: self._stopped or all(channel.done >= pushed for channel, pushed in targets))
 
     async def aclose(self) -> None:
-        """Sends everything queued (retrying as usual), then stops the task."""
+        """Sends everything queued, retrying as usual, then ends the sending task."""
         self._closing = True
         self._wake.set()
         if self._task is not None:
             await self._task
 
+    def _drain(self) -> None:
+        for channel in self.channels.values():
+            channel.drain_to = channel.pushed
+        self._wake.set()
+
+    def _ready(self, channel: _Channel) -> bool:
+        return bool(channel.items) and (
+            len(channel.items) >= self.flush_at or channel.size >= self.flush_bytes or self._closing
+            or channel.taken < channel.drain_to)
+
     async def _run(self) -> None:
-        while True:
-            try:
-                await asyncio.wait_for(self._wake.wait(), timeout=self.flush_interval)
-            except TimeoutError:
-                pass
-            self._wake.clear()
-            while self.queued():
-                for channel in self.channels.values():
-                    if channel.items:
-                        await self._send(channel)
-            self._idle.set()
-            if self._closing:
-                return
+        loop = asyncio.get_running_loop()
+        tick = loop.time() + self.flush_interval
+        try:
+            while True:
+                self._wake.clear()
+                ready = [channel for channel in self.channels.values() if self._ready(channel)]
+                if ready:  # the channel holding the oldest item first: neither stream starves the other
+                    await self._send(min(ready, key=lambda channel: channel.items[0][0]))
+                    continue
+                if self._closing and not self._blocked:
+                    return
+                if loop.time() >= tick:
+                    tick = loop.time() + self.flush_interval
+                    self._drain()
+                    continue
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), tick - loop.time())
+        finally:
+            self._stopped = True
+            await self._notify()
+
+    async def _notify(self) -> None:
+        async with self._changed:
+            self._changed.notify_all()
 
     async def _send(self, channel: _Channel) -> None:
         items: list[bytes] = []
         size = 0
-        while channel.items and len(items) < self.flush_at and (not items or size + len(channel.items[0]) <= self.flush_bytes):
-            items.append(channel.items.popleft())
-            size += len(items[-1])
+        while channel.items and len(items) < self.flush_at:
+            encoded = channel.items[0][1]
+            if items and size + len(encoded) > self.flush_bytes:
+                break
+            items.append(channel.items.popleft()[1])
+            size += len(encoded)
         channel.size -= size
-        async with self._room:
-            self._room.notify_all()
+        await self._notify()  # room for blocked callers
+        try:
+            await self._deliver(channel, items)
+        except Exception as error:  # noqa: BLE001 - a bug here must not stop the batches after this one
+            logger.exception("analytics_sdk: a batch could not be sent")
+            self._failed(error, items)
+        channel.done += len(items)
+        await self._notify()
 
+    async def _deliver(self, channel: _Channel, items: list[bytes]) -> None:
         def retried() -> None:
             self.stats.retries += 1
 
         try:
-            answer = await self.transport.request("POST", channel.path, key=self.key,
-                                                  content=channel.body(b"[" + b",".join(items) + b"]"),
-                                                  retry=True, gzip=self.gzip, on_retry=retried)
-        except errors.AnalyticsError as error:
-            self._failed(error, items, answer=(error.details if isinstance(error, errors.ValidationError) else None))
+            body = channel.body(b"[" + b",".join(items) + b"]")
+            answer = await self.transport.send_batch(channel.path, key=self.key, build=body, gzip=self.gzip,
+                                                     on_retry=retried)
+        except errors.ValidationError as error:
+            if error.status == 413 and len(items) > 1:  # over the server's body or count limit: halve it
+                half = len(items) // 2
+                await self._deliver(channel, items[:half])
+                await self._deliver(channel, items[half:])
+                return
+            rejected = error.details.get("rejected") if isinstance(error.details, dict) else None
+            self._failed(error, items, rejected)
             return
-        except Exception as error:  # noqa: BLE001 - the task must outlive any bug; the items are reported
-            logger.exception("analytics_sdk: a batch could not be sent")
-            self._failed(error, items, answer=None)
+        except errors.AnalyticsError as error:  # out of retries, or a bad key
+            self._failed(error, items)
             return
+        answer = answer if isinstance(answer, dict) else {}
+        rejected = answer.get("rejected") or []
         self.stats.batches += 1
-        self.stats.sent += int(answer.get("accepted", len(items))) if isinstance(answer, dict) else len(items)
-        rejected = answer.get("rejected", []) if isinstance(answer, dict) else []
+        self.stats.sent += int(answer.get("accepted", len(items) - len(rejected)))
         if rejected:
-            self.stats.failed += len(rejected)
-            logger.warning("analytics_sdk: %d of %d items refused: %s", len(rejected), len(items), rejected[:5])
+            refusal = errors.ValidationError(f"The server refused {len(rejected)} of {len(items)} items.",
+                                             code="rejected", details=answer)
+            self._failed(refusal, items, rejected)
 
-    def _failed(self, error: Exception, items: list[bytes], answer: Any) -> None:
-        """A refused or undeliverable batch: a 400 listing `rejected` stored the others."""
-        accepted = int(answer.get("accepted", 0)) if isinstance(answer, dict) else 0
-        self.stats.batches += 1
-        self.stats.sent += accepted
-        self.stats.failed += len(items) - accepted
-        logger.error("analytics_sdk: %d items not delivered: %s", len(items) - accepted, error)
+    def _failed(self, error: Exception, items: list[bytes],
+                rejected: list[dict[str, Any]] | None = None) -> None:
+        """Items that will not be stored: those `rejected` lists (each with the server's reason), or
+        all of them. Logged, counted, and handed to `on_error`."""
+        if rejected:
+            indexes = [r.get("index") for r in rejected]
+            items = [items[i] for i in indexes if isinstance(i, int) and 0 <= i < len(items)]
+        self.stats.failed += len(items)
+        logger.error("analytics_sdk: %d item(s) not stored: %s%s", len(items), error,
+                     f"; first reasons: {rejected[:3]}" if rejected else "")
         if self.on_error is not None:
             try:
                 self.on_error(error, [json.loads(item) for item in items])
-            except Exception:  # noqa: BLE001 - a failing callback must not stop delivery
+            except Exception:  # noqa: BLE001 - the caller's callback must not stop delivery
                 logger.exception("analytics_sdk: on_error raised")

@@ -1,5 +1,6 @@
-"""Typed errors. Every error the server answers carries its stable body
-`{"error": {"code", "message", "details"}}`; the exception keeps all three and the status."""
+"""Typed errors. The server answers every error with `{"error": {"code", "message", "details"}}`;
+each exception keeps those three and the HTTP status, so callers can branch on the class or the code
+without parsing bodies."""
 
 from __future__ import annotations
 
@@ -7,7 +8,10 @@ from typing import Any
 
 
 class AnalyticsError(Exception):
-    def __init__(self, message: str, *, status: int | None = None, code: str = "error", details: Any = None) -> None:
+    """The base of every error the SDK raises. `status` is None when no HTTP answer came."""
+
+    def __init__(self, message: str, *, status: int | None = None, code: str = "error",
+                 details: Any = None) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
@@ -23,23 +27,24 @@ class AuthenticationError(AnalyticsError):
 
 
 class PermissionDeniedError(AnalyticsError):
-    """403: a write key where a secret key is needed."""
+    """403: a write key was used where a secret key is needed."""
 
 
 class NotFoundError(AnalyticsError):
-    """404."""
+    """404: no such object in the key's tenant."""
 
 
 class ValidationError(AnalyticsError):
-    """400, 413, 415 or 422: the request was refused as it is; `details` says what is wrong."""
+    """400, 413, 415 or 422: the request was refused as sent; `details` says what is wrong (for a
+    batch, `{"accepted", "rejected": [{"index", "error"}]}`)."""
 
 
 class ConflictError(AnalyticsError):
-    """409: the name is taken."""
+    """409: the name is already taken."""
 
 
 class RateLimitError(AnalyticsError):
-    """429: `retry_after` seconds until a request may succeed (when the server said)."""
+    """429: the per-key rate or the monthly quota; `retry_after` is the server's wait in seconds."""
 
     def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
@@ -47,36 +52,42 @@ class RateLimitError(AnalyticsError):
 
 
 class ServerError(AnalyticsError):
-    """5xx: the server failed or is unavailable; retrying later may succeed."""
+    """5xx: the server failed or is unavailable; the same request may succeed later."""
 
 
 class TransportError(AnalyticsError):
-    """No answer: connection refused or reset, timeout."""
+    """No HTTP answer: connection refused or reset, timeout, DNS failure."""
 
 
 class QueueFullError(AnalyticsError):
-    """The client's queue is full and its policy is `on_full="raise"`."""
+    """The client's queue holds `max_queue` items and its policy is `on_full="raise"`."""
 
 
-_BY_STATUS: dict[int, type[AnalyticsError]] = {401: AuthenticationError, 403: PermissionDeniedError,
-                                               404: NotFoundError, 409: ConflictError, 429: RateLimitError}
+_BY_STATUS: dict[int, type[AnalyticsError]] = {
+    400: ValidationError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
+    409: ConflictError, 413: ValidationError, 415: ValidationError, 422: ValidationError,
+}
 
 
 def from_response(status: int, body: Any, retry_after: str | None) -> AnalyticsError:
+    """The typed error for an HTTP error answer; tolerates bodies that are not the standard shape
+    (a proxy's HTML page), so a misbehaving middlebox still yields the right class."""
     error = body.get("error") if isinstance(body, dict) else None
     error = error if isinstance(error, dict) else {}
+    message = str(error.get("message") or f"HTTP {status}")
     kwargs: dict[str, Any] = {"status": status, "code": str(error.get("code") or "error"),
                               "details": error.get("details")}
-    message = str(error.get("message") or f"HTTP {status}")
     if status == 429:
-        return RateLimitError(message, retry_after=parse_retry_after(retry_after), **kwargs)
+        return RateLimitError(message, retry_after=_seconds(retry_after), **kwargs)
     if status >= 500:
         return ServerError(message, **kwargs)
-    return _BY_STATUS.get(status, ValidationError)(message, **kwargs)
+    return _BY_STATUS.get(status, AnalyticsError)(message, **kwargs)
 
 
-def parse_retry_after(value: str | None) -> float | None:
+def _seconds(value: str | None) -> float | None:
+    """Retry-After in seconds. The server sends seconds; an HTTP date (rare) is treated as absent,
+    and the backoff applies instead."""
     try:
         return max(float(value), 0.0) if value is not None else None
     except ValueError:
-        return None  # an HTTP date: rare from this server; the backoff applies instead
+        return None
