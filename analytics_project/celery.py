@@ -8,7 +8,6 @@ The beat schedule is defined here and nowhere else.
 import os
 
 from celery.schedules import crontab
-from django.conf import settings
 from tenant_schemas_celery.app import CeleryApp
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "analytics_project.settings")
@@ -36,11 +35,22 @@ app.conf.beat_schedule = {
     },
     "reports-dispatch": {
         "task": "apps.reports.tasks.reports_dispatch_all",
-        # Every minute at :00, so a 09:00 report leaves at 09:00 (or every N seconds if set).
-        "schedule": float(settings.REPORTS_DISPATCH_EVERY_SECONDS) or crontab(),
+        # Every minute at :00, so a 09:00 report leaves at 09:00 (REPORTS_DISPATCH_EVERY_SECONDS
+        # may set another interval; see below).
+        "schedule": crontab(),
     },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,
     },
 }
+
+
+@app.on_after_configure.connect
+def _reports_dispatch_interval(sender, **kwargs) -> None:  # noqa: ANN001, ANN003
+    """Settings are read once Celery is configured, not when this module is imported (the local
+    stack sets the database address after importing it)."""
+    from django.conf import settings
+
+    if settings.REPORTS_DISPATCH_EVERY_SECONDS:
+        sender.conf.beat_schedule["reports-dispatch"]["schedule"] = float(settings.REPORTS_DISPATCH_EVERY_SECONDS)
