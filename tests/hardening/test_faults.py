@@ -18,8 +18,8 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 from aiosmtpd.controller import Controller
-
 from analytics_sdk import AnalyticsClient
+
 from tests.hardening.stack import FaultStack, free_port
 
 
