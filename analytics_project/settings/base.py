@@ -252,10 +252,14 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
-    "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type"},
+    "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type",
+                            "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",
+        "apps.insights.openapi.add_query_spec",
+        # Last: the error body, and the error statuses of every operation (ingestion's included).
+        "apps.core.openapi.add_error_responses",
     ],
 }
 

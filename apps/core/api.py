@@ -7,9 +7,11 @@ import hmac
 from typing import Any
 
 from django.conf import settings
-from rest_framework import authentication, exceptions, permissions, serializers
+from rest_framework import authentication, exceptions, parsers, permissions, serializers
 from rest_framework.request import Request
 from rest_framework.views import APIView
+
+from apps.core.text import refuse_unstorable_json, refuse_unstorable_parameters
 
 
 class ApiKeyPrincipal:
@@ -33,6 +35,10 @@ class ApiKeyAuthentication(authentication.BaseAuthentication):
 
     def authenticate_header(self, request: Request) -> str:
         return 'Bearer realm="api"'
+
+
+class IngestionKeyAuthentication(ApiKeyAuthentication):
+    """The same, on the endpoints a write key may use too (documented as the `writeKey` scheme)."""
 
 
 class HasSecretKey(permissions.BasePermission):
@@ -66,7 +72,27 @@ class PlatformTokenAuthentication(authentication.BaseAuthentication):
         return 'Bearer realm="platform"'
 
 
+class JsonParser(parsers.JSONParser):
+    """JSON bodies; what the database cannot store (apps.core.text) is a 400 naming where it is."""
+
+    def parse(self, stream: Any, media_type: str | None = None,
+              parser_context: dict[str, Any] | None = None) -> Any:
+        try:
+            data = super().parse(stream, media_type, parser_context)
+        except RecursionError:  # the standard library's decoder gives up around 1,000 levels
+            raise exceptions.ParseError("JSON parse error - nested too deeply.") from None
+        refuse_unstorable_json(data)
+        return data
+
+
 class BaseApi(APIView):
+    parser_classes = [JsonParser]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)  # authentication and permissions first
+        refuse_unstorable_parameters(kwargs, "path")
+        refuse_unstorable_parameters(dict(request.query_params.lists()), "query")
+
     def validate(self, serializer_class: type[serializers.Serializer], data: Any) -> dict[str, Any]:
         serializer = serializer_class(data=data)
         serializer.is_valid(raise_exception=True)
@@ -83,7 +109,7 @@ class TenantApi(BaseApi):
 class IngestionApi(BaseApi):
     """Ingestion: a write or a secret key."""
 
-    authentication_classes = [ApiKeyAuthentication]
+    authentication_classes = [IngestionKeyAuthentication]
     permission_classes = [HasAnyKey]
 
 

@@ -30,3 +30,4 @@ def paginate(view: Any, queryset: Any, serializer_class: Any, *, ordering: str) 
     paginator.ordering = ordering
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
+

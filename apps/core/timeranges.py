@@ -18,6 +18,11 @@ from apps.core.exceptions import ValidationFailed
 
 _RELATIVE = re.compile(r"^-(\d{1,5})([mhdwMy])$")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks", "M": "months", "y": "years"}
+# The instants a range may reach: well inside the years 1-9999 that Python's datetime holds, so
+# that time zone conversion, calendar bucket alignment and retention horizons (at most 104 months
+# after the end) stay representable.
+EARLIEST = datetime(100, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(9900, 1, 1, tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -45,7 +50,10 @@ def moment_parse(value: str | None, *, zone: ZoneInfo, now: datetime, field: str
     relative = _RELATIVE.match(text)
     if relative:
         amount, unit = int(relative.group(1)), _UNITS[relative.group(2)]
-        return now - relativedelta(**{unit: amount})
+        try:
+            return now - relativedelta(**{unit: amount})
+        except (ValueError, OverflowError):  # before year 1
+            raise _out_of_range(field, text) from None
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
@@ -57,11 +65,19 @@ def moment_parse(value: str | None, *, zone: ZoneInfo, now: datetime, field: str
     return moment if moment.tzinfo else moment.replace(tzinfo=zone)
 
 
+def _out_of_range(field: str, text: str) -> ValidationFailed:
+    return ValidationFailed(f"{field} must be between {EARLIEST.year} and {LATEST.year} (UTC).",
+                            details={field: text})
+
+
 def range_resolve(*, date_from: str | None, date_to: str | None, zone: ZoneInfo,
                   now: datetime | None = None) -> TimeRange:
     now = now or datetime.now(timezone.utc)
     start = moment_parse(date_from, zone=zone, now=now, field="date_from", default="-7d")
     end = moment_parse(date_to, zone=zone, now=now, field="date_to", default="now")
+    for field, value, moment in (("date_from", date_from, start), ("date_to", date_to, end)):
+        if not EARLIEST <= moment <= LATEST:
+            raise _out_of_range(field, str(value))
     if end <= start:
         raise ValidationFailed("date_to must be after date_from.", details={"date_to": date_to})
     return TimeRange(start=start, end=end, zone=zone)

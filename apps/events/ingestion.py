@@ -206,7 +206,13 @@ class Clock:
             return self.received_at
         sent = sent_at or self.sent_at
         if sent is not None:
-            timestamp = timestamp + (self.received_at - sent)
+            skew = self.received_at - sent
+            try:
+                timestamp = timestamp + skew
+            except OverflowError:
+                # The correction leaves years 1-9999: out of range one way or the other.
+                timestamp = datetime.max.replace(tzinfo=timezone.utc) if skew > timedelta(0) \
+                    else datetime.min.replace(tzinfo=timezone.utc)
         if timestamp > self.latest:
             raise EventRejected("timestamp is more than 24 hours in the future.")
         if timestamp < self.earliest:
@@ -248,7 +254,7 @@ def parse_segment(message: Any, clock: Clock, default_type: str | None = None) -
     event_type = message.get("type", default_type)
     if default_type and message.get("type") not in (None, default_type):
         raise EventRejected(f"type must be {default_type!r} on this endpoint.")
-    if event_type not in SEGMENT_TYPES:
+    if not isinstance(event_type, str) or event_type not in SEGMENT_TYPES:  # a list or object is unhashable
         raise EventRejected(f"type must be one of {', '.join(sorted(SEGMENT_TYPES))}.")
     user_id = _id(message.get("userId"), "userId")
     anonymous_id = _id(message.get("anonymousId"), "anonymousId")
@@ -308,7 +314,7 @@ def parse_native(event: Any, clock: Clock) -> EventRow:
     if unknown:
         raise EventRejected(f"Unknown fields: {', '.join(sorted(unknown))}.")
     event_type = event.get("event_type", "track")
-    if event_type not in NATIVE_TYPES:
+    if not isinstance(event_type, str) or event_type not in NATIVE_TYPES:  # a list or object is unhashable
         raise EventRejected(f"event_type must be one of {', '.join(sorted(NATIVE_TYPES))}.")
     name = event.get("event_name")
     if not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH or "\x00" in name:

@@ -3,7 +3,8 @@
 A value is `{value, timestamp?, dimensions?}` (a batch item also names its `metric`). It is refused,
 with a reason, when:
 - `value` is not a finite number, or a counter's increment is negative;
-- `timestamp` is not ISO 8601 with a zone, or lies more than METRIC_MAX_FUTURE_SECONDS ahead;
+- `timestamp` is not ISO 8601 with a zone, lies more than METRIC_MAX_FUTURE_SECONDS ahead, or is
+  not a time in the years 1-9999 once in UTC;
 - `dimensions` has a name the metric does not allow, or a value that is not a string, number or
   boolean (numbers and booleans are stored as their JSON text: 3 -> "3", true -> "true"), or a
   value longer than 200 characters.
@@ -14,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import math
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any, Union
 
 import msgspec
@@ -102,6 +103,10 @@ def value_row(rules: Rules, item: ValueIn, now: datetime, latest: datetime) -> V
             raise Refused("`timestamp` is not ISO 8601.") from None
         if timestamp.tzinfo is None:
             raise Refused("`timestamp` needs a time zone (Z or an offset).")
+        try:
+            timestamp.astimezone(timezone.utc)  # how it is written and rolled up
+        except OverflowError:  # its UTC time is before year 1 or after 9999
+            raise Refused("`timestamp` is out of range.") from None
         if timestamp > latest:
             raise Refused("`timestamp` is too far in the future.")
     dimensions: dict[str, str] = {}

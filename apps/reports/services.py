@@ -103,8 +103,8 @@ def report_check(report: Report, tenant: Any) -> None:
         raise ValidationFailed(f"`time_range` must be one of {Report.TimeRange.values}.",
                                details={"time_range": report.time_range})
     formats = report.formats
-    if not isinstance(formats, list) or not formats or len(set(formats)) != len(formats) \
-            or not set(formats) <= set(FORMATS):
+    if not isinstance(formats, list) or not formats or not all(isinstance(f, str) for f in formats) \
+            or len(set(formats)) != len(formats) or not set(formats) <= set(FORMATS):
         raise ValidationFailed(f"`formats` must be a non-empty list of distinct values among {list(FORMATS)}.",
                                details={"formats": formats})
     config = report.query_config if isinstance(report.query_config, dict) else None
@@ -174,7 +174,7 @@ def _queries_check(config: dict[str, Any], tenant: Any) -> list[dict[str, Any]]:
                                    details={"query_config": {"queries": {index: exc.details}}}) from None
         kind = spec.__struct_config__.tag
         chart = item.get("chart") or DEFAULT_CHART[kind]
-        if chart not in KINDS or kind not in KINDS[chart]:
+        if not isinstance(chart, str) or chart not in KINDS or kind not in KINDS[chart]:
             raise ValidationFailed(f"Query {index}: a {chart!r} chart cannot draw a {kind} query.", details=where)
         checked.append({"name": item["name"], "title": str(item.get("title") or ""), "chart": chart,
                         "query": item["query"]})

@@ -8,7 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import TenantApi
-from apps.core.pagination import paginate
+from apps.core.openapi import error_responses
+from apps.core.pagination import CursorPagination, paginate
 from apps.dashboards import selectors, services
 from apps.dashboards.api.serializers import (
     DashboardInput,
@@ -25,13 +26,16 @@ from apps.dashboards.api.serializers import (
 
 @extend_schema(tags=["dashboards"])
 class DashboardListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(parameters=[OpenApiParameter("category", str)], responses=DashboardOutput(many=True),
                    summary="List dashboards")
     def get(self, request: Request) -> Response:
         queryset = selectors.dashboard_list(category=request.query_params.get("category"))
         return paginate(self, queryset, DashboardOutput, ordering="name")
 
-    @extend_schema(request=DashboardInput, responses={201: DashboardOutput}, summary="Create a dashboard")
+    @extend_schema(request=DashboardInput, responses={201: DashboardOutput, **error_responses(409)},
+                   summary="Create a dashboard")
     def post(self, request: Request) -> Response:
         dashboard = services.dashboard_create(**self.validate(DashboardInput, request.data))
         return Response(DashboardOutput(dashboard).data, status=201)
@@ -43,7 +47,8 @@ class DashboardDetailApi(TenantApi):
     def get(self, request: Request, dashboard_id: str) -> Response:
         return Response(DashboardOutput(selectors.dashboard_get(dashboard_id=dashboard_id)).data)
 
-    @extend_schema(request=DashboardPatch, responses=DashboardOutput, summary="Change a dashboard")
+    @extend_schema(request=DashboardPatch, responses={200: DashboardOutput, **error_responses(409)},
+                   summary="Change a dashboard")
     def patch(self, request: Request, dashboard_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
         changed = services.dashboard_update(dashboard=dashboard, changes=self.validate(DashboardPatch, request.data))
@@ -57,7 +62,7 @@ class DashboardDetailApi(TenantApi):
 
 @extend_schema(tags=["dashboards"])
 class DashboardDuplicateApi(TenantApi):
-    @extend_schema(request=DuplicateInput, responses={201: DashboardOutput},
+    @extend_schema(request=DuplicateInput, responses={201: DashboardOutput, **error_responses(409)},
                    summary="Copy a dashboard (a template) with its widgets")
     def post(self, request: Request, dashboard_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
@@ -83,7 +88,7 @@ class WidgetListApi(TenantApi):
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
         return Response(WidgetOutput(dashboard.widgets.all(), many=True).data)
 
-    @extend_schema(request=WidgetInput, responses={201: WidgetOutput},
+    @extend_schema(request=WidgetInput, responses={201: WidgetOutput, **error_responses(409)},
                    summary="Add a widget (its query spec is checked by the engine)")
     def post(self, request: Request, dashboard_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
@@ -98,7 +103,8 @@ class WidgetDetailApi(TenantApi):
     def get(self, request: Request, dashboard_id: str, widget_id: str) -> Response:
         return Response(WidgetOutput(selectors.widget_get(dashboard_id=dashboard_id, widget_id=widget_id)).data)
 
-    @extend_schema(request=WidgetPatch, responses=WidgetOutput, summary="Change a widget")
+    @extend_schema(request=WidgetPatch, responses={200: WidgetOutput, **error_responses(409)},
+                   summary="Change a widget")
     def patch(self, request: Request, dashboard_id: str, widget_id: str) -> Response:
         widget = selectors.widget_get(dashboard_id=dashboard_id, widget_id=widget_id)
         changed = services.widget_update(widget=widget, tenant=request.user.tenant,
@@ -128,7 +134,7 @@ class ShareListApi(TenantApi):
 
 @extend_schema(tags=["dashboards"])
 class ShareDetailApi(TenantApi):
-    @extend_schema(responses=ShareOutput, summary="Revoke a share link (its page then answers 404)")
+    @extend_schema(responses={200: ShareOutput}, summary="Revoke a share link (its page then answers 404)")
     def delete(self, request: Request, dashboard_id: str, share_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
         return Response(ShareOutput(services.share_revoke(dashboard=dashboard, share_id=share_id)).data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from apps.core.openapi import WRITE_KEY_SCHEME, error_response
+
 _ACCEPTED = {
     "type": "object", "required": ["accepted", "rejected"],
     "properties": {
@@ -13,8 +15,6 @@ _ACCEPTED = {
             "index": {"type": "integer"}, "error": {"type": "string"}}}},
     },
 }
-_ERROR = {"type": "object", "properties": {"error": {"type": "object", "properties": {
-    "code": {"type": "string"}, "message": {"type": "string"}, "details": {}}}}}
 _SEGMENT_MESSAGE = {
     "type": "object",
     "properties": {
@@ -40,7 +40,7 @@ _NATIVE_EVENT = {
 
 
 def _operation(operation_id: str, summary: str, body: dict[str, Any], tag: str) -> dict[str, Any]:
-    errors = {str(code): {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+    errors = {str(code): error_response(code, text)
               for code, text in [(400, "Unreadable body, or no valid event"), (401, "Missing, unknown or revoked key"),
                                  (413, "Body or batch too large"), (415, "Unsupported Content-Encoding"),
                                  (429, "Rate limit or monthly quota (Retry-After)")]}
@@ -70,7 +70,5 @@ def add_ingestion_paths(result: dict[str, Any], generator: Any, request: Any, pu
         paths[path] = _operation(f"posthog_{path.strip('/')}", "PostHog capture (v0)", posthog,
                                  "ingestion (PostHog)")
     schemes = result.setdefault("components", {}).setdefault("securitySchemes", {})
-    schemes["writeKey"] = {"type": "http", "scheme": "bearer",
-                           "description": "A write or secret key; Segment's Basic auth (key as username) and "
-                                          "`writeKey`/`api_key` in the body work too."}
+    schemes["writeKey"] = WRITE_KEY_SCHEME
     return result

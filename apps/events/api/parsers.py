@@ -8,6 +8,7 @@ from typing import Any
 from rest_framework.parsers import BaseParser
 
 from apps.core.exceptions import DomainError
+from apps.core.text import refuse_unstorable_json
 from apps.events.ingestion import BodyError, read_body
 
 
@@ -24,6 +25,10 @@ class IngestionJsonParser(BaseParser):
         request = (parser_context or {}).get("request")
         encoding = request.META.get("HTTP_CONTENT_ENCODING", "") if request is not None else ""
         try:
-            return read_body(stream.read() if stream is not None else b"", encoding)
+            data = read_body(stream.read() if stream is not None else b"", encoding)
         except BodyError as exc:
             raise BodyRefused(exc) from None
+        # As every JSON body of the API (apps.core.api.JsonParser). Any depth: the decoder bounds it,
+        # and only flat fields of a value are stored (a batch of 1,000 values then costs no walk).
+        refuse_unstorable_json(data, max_depth=None)
+        return data

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantApi
 from apps.core.exceptions import ValidationFailed
-from apps.core.pagination import paginate
+from apps.core.pagination import CursorPagination, paginate
 from apps.events import export, privacy, selectors
 from apps.events.api.serializers import EventOutput, PersonOutput, PrivacyJobOutput
 
@@ -56,6 +56,8 @@ def _events(view: TenantApi, request: Request):  # noqa: ANN202
 
 @extend_schema(tags=["events"])
 class EventListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(parameters=EVENT_FILTER_PARAMETERS, responses=EventOutput(many=True), summary="List events")
     def get(self, request: Request) -> Response:
         return paginate(self, _events(self, request), EventOutput, ordering=("-timestamp", "-id"))
@@ -80,11 +82,11 @@ class EventExportApi(TenantApi):
 
 @extend_schema(tags=["persons"])
 class PersonListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(parameters=[OpenApiParameter("traits.<name>", str, description="Trait equals the value.")],
                    responses=PersonOutput(many=True), summary="List persons")
     def get(self, request: Request) -> Response:
-        from apps.core.pagination import CursorPagination
-
         paginator = CursorPagination()
         paginator.ordering = "-id"
         page = paginator.paginate_queryset(selectors.person_list(traits=_named_filters(request, "traits")), request,

@@ -6,13 +6,17 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import TenantApi
+from apps.core.openapi import error_responses
 from apps.insights.engine import query_run
+from apps.insights.openapi import QUERY_SPEC_REF
 
 
 @extend_schema(tags=["insights"])
 class QueryApi(TenantApi):
     @extend_schema(
-        request=OpenApiTypes.OBJECT, responses=OpenApiTypes.OBJECT, summary="Run a query (trends, events)",
+        request={"application/json": QUERY_SPEC_REF}, responses={200: OpenApiTypes.OBJECT, **error_responses(
+            404, 503, descriptions={404: "The metric or segment the query names does not exist"})},
+        summary="Run a query (trends, events)",
         examples=[OpenApiExample("Daily signups and buyers", value={
             "kind": "trends", "date_from": "-30d", "interval": "day",
             "series": [{"event": "Signed Up"}, {"event": "Purchased", "math": "unique_persons"}],

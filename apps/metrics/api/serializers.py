@@ -46,6 +46,9 @@ class BatchItemInput(ValueInput):
 
 class BatchInput(serializers.Serializer):
     values = BatchItemInput(many=True)
+    batch_id = serializers.RegexField(
+        r"^[A-Za-z0-9_-]{1,64}$", required=False,
+        help_text="Made by the sender: the same batch sent again (within 7 days) stores nothing.")
 
 
 class RejectedOutput(serializers.Serializer):
@@ -56,3 +59,4 @@ class RejectedOutput(serializers.Serializer):
 class AcceptedOutput(serializers.Serializer):
     accepted = serializers.IntegerField()
     rejected = RejectedOutput(many=True)
+    duplicate = serializers.BooleanField(required=False, help_text="The batch_id was seen: the first answer.")

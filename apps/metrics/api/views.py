@@ -12,7 +12,8 @@ from rest_framework.response import Response
 
 from apps.core.api import IngestionApi, TenantApi
 from apps.core.exceptions import RateLimited, ValidationFailed
-from apps.core.pagination import paginate
+from apps.core.openapi import error_responses
+from apps.core.pagination import CursorPagination, paginate
 from apps.events import limits
 from apps.events.api.parsers import IngestionJsonParser
 from apps.insights.engine import query_run
@@ -29,13 +30,16 @@ from apps.metrics.api.serializers import (
 
 @extend_schema(tags=["metrics"])
 class MetricListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(parameters=[OpenApiParameter("tag", str)], responses=MetricOutput(many=True),
                    summary="List metrics")
     def get(self, request: Request) -> Response:
         tag = request.query_params.get("tag")
         return paginate(self, selectors.metric_list(tag=tag), MetricOutput, ordering="name")
 
-    @extend_schema(request=MetricInput, responses={201: MetricOutput}, summary="Create a metric")
+    @extend_schema(request=MetricInput, responses={201: MetricOutput, **error_responses(409)},
+                   summary="Create a metric")
     def post(self, request: Request) -> Response:
         metric = services.metric_create(**self.validate(MetricInput, request.data))
         return Response(MetricOutput(metric).data, status=201)
@@ -72,7 +76,8 @@ def _rate_limit(request: Request) -> None:
 class MetricValueApi(IngestionApi):
     parser_classes = [IngestionJsonParser]
 
-    @extend_schema(request=ValueInput, responses=AcceptedOutput, summary="Record one value (write key)")
+    @extend_schema(request=ValueInput, responses={200: AcceptedOutput, **error_responses(413, 415, 429)},
+                   summary="Record one value (write key)")
     def post(self, request: Request, name: str) -> Response:
         _rate_limit(request)
         services.metric_value_record(name=name, data=request.data)
@@ -83,7 +88,7 @@ class MetricValueApi(IngestionApi):
 class MetricValueBatchApi(IngestionApi):
     parser_classes = [IngestionJsonParser]
 
-    @extend_schema(request=BatchInput, responses=AcceptedOutput,
+    @extend_schema(request=BatchInput, responses={200: AcceptedOutput, **error_responses(413, 415, 429)},
                    summary="Record values of several metrics (write key); each bad value is listed")
     def post(self, request: Request) -> Response:
         _rate_limit(request)
@@ -128,7 +133,8 @@ def _aggregate(view: TenantApi, request: Request, name: str) -> dict:
 
 @extend_schema(tags=["metrics"])
 class MetricAggregateApi(TenantApi):
-    @extend_schema(parameters=AGGREGATE_PARAMETERS, responses=OpenApiTypes.OBJECT,
+    @extend_schema(parameters=AGGREGATE_PARAMETERS,
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
                    summary="Aggregate a metric over time (the `metric` query kind)")
     def get(self, request: Request, name: str) -> Response:
         return Response(_aggregate(self, request, name))
@@ -143,7 +149,8 @@ class AnomalyParams(serializers.Serializer):
 class MetricAnomaliesApi(TenantApi):
     @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("method", str, enum=["zscore", "iqr"]),
                                OpenApiParameter("threshold", float)],
-                   responses=OpenApiTypes.OBJECT, summary="Anomalous buckets of an aggregated series, with scores")
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   summary="Anomalous buckets of an aggregated series, with scores")
     def get(self, request: Request, name: str) -> Response:
         options = self.validate(AnomalyParams, request.query_params)
         answer = _aggregate(self, request, name)
@@ -161,7 +168,8 @@ class ForecastParams(serializers.Serializer):
 @extend_schema(tags=["metrics"])
 class MetricForecastApi(TenantApi):
     @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("periods", int)],
-                   responses=OpenApiTypes.OBJECT, summary="A linear trend forecast of an aggregated series")
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   summary="A linear trend forecast of an aggregated series")
     def get(self, request: Request, name: str) -> Response:
         periods = self.validate(ForecastParams, request.query_params)["periods"]
         answer = _aggregate(self, request, name)

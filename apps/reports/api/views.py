@@ -10,7 +10,8 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantApi
 from apps.core.exceptions import NotFound
-from apps.core.pagination import paginate
+from apps.core.openapi import error_responses
+from apps.core.pagination import CursorPagination, paginate
 from apps.reports import selectors, services
 from apps.reports.api.serializers import (
     DownloadParams,
@@ -30,11 +31,14 @@ CONTENT_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=u
 
 @extend_schema(tags=["reports"])
 class ReportListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=ReportOutput(many=True), summary="List reports")
     def get(self, request: Request) -> Response:
         return paginate(self, selectors.report_list(), ReportOutput, ordering="name")
 
-    @extend_schema(request=ReportInput, responses={201: ReportOutput}, summary="Create a report")
+    @extend_schema(request=ReportInput, responses={201: ReportOutput, **error_responses(409)},
+                   summary="Create a report")
     def post(self, request: Request) -> Response:
         report = services.report_create(tenant=request.user.tenant, **self.validate(ReportInput, request.data))
         return Response(ReportOutput(report).data, status=201)
@@ -46,7 +50,8 @@ class ReportDetailApi(TenantApi):
     def get(self, request: Request, report_id: str) -> Response:
         return Response(ReportOutput(selectors.report_get(report_id=report_id)).data)
 
-    @extend_schema(request=ReportPatch, responses=ReportOutput, summary="Change a report (its next run is recomputed)")
+    @extend_schema(request=ReportPatch, responses={200: ReportOutput, **error_responses(409)},
+                   summary="Change a report (its next run is recomputed)")
     def patch(self, request: Request, report_id: str) -> Response:
         report = selectors.report_get(report_id=report_id)
         changed = services.report_update(report=report, tenant=request.user.tenant,
@@ -74,7 +79,8 @@ class SubscriptionApi(TenantApi):
         return Response(SubscriptionOutput(subscription).data, status=201)
 
     @extend_schema(request=SubscriptionDelete, parameters=[OpenApiParameter("email", str)],
-                   responses=SubscriptionOutput, summary="Unsubscribe an address (`email` in the body or the query)")
+                   responses={200: SubscriptionOutput},
+                   summary="Unsubscribe an address (`email` in the body or the query)")
     def delete(self, request: Request, report_id: str) -> Response:
         report = selectors.report_get(report_id=report_id)
         data = request.data if request.data else request.query_params
@@ -84,6 +90,8 @@ class SubscriptionApi(TenantApi):
 
 @extend_schema(tags=["reports"])
 class RunListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=RunOutput(many=True), summary="The report's runs, newest first")
     def get(self, request: Request, report_id: str) -> Response:
         report = selectors.report_get(report_id=report_id)
@@ -110,7 +118,9 @@ class RunDetailApi(TenantApi):
 @extend_schema(tags=["reports"])
 class RunDownloadApi(TenantApi):
     @extend_schema(parameters=[OpenApiParameter("format", str, enum=["html", "csv", "xlsx"], required=True)],
-                   responses={(200, "text/csv"): OpenApiTypes.BINARY}, summary="Download a run's HTML, CSV or XLSX")
+                   responses={(200, "text/html"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR,
+                              (200, CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY},
+                   summary="Download a run's HTML, CSV or XLSX")
     def get(self, request: Request, run_id: str) -> HttpResponse:
         kind = self.validate(DownloadParams, request.query_params)["format"]
         run = selectors.run_get(run_id=run_id)

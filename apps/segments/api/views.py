@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantApi
 from apps.core.exceptions import ValidationFailed
+from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
 from apps.events.api.serializers import PersonOutput
 from apps.events.selectors import persons_views
@@ -25,11 +26,13 @@ from apps.segments.api.serializers import (
 
 @extend_schema(tags=["segments"])
 class SegmentListApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=SegmentOutput(many=True), summary="List segments")
     def get(self, request: Request) -> Response:
         return paginate(self, selectors.segment_list(), SegmentOutput, ordering="name")
 
-    @extend_schema(request=SegmentInput, responses={201: SegmentOutput},
+    @extend_schema(request=SegmentInput, responses={201: SegmentOutput, **error_responses(409)},
                    summary="Create a segment (its members are computed at once)")
     def post(self, request: Request) -> Response:
         segment = services.segment_create(**self.validate(SegmentInput, request.data))
@@ -42,7 +45,7 @@ class SegmentDetailApi(TenantApi):
     def get(self, request: Request, segment_id: str) -> Response:
         return Response(SegmentOutput(selectors.segment_get(segment_id=segment_id)).data)
 
-    @extend_schema(request=SegmentPatch, responses=SegmentOutput,
+    @extend_schema(request=SegmentPatch, responses={200: SegmentOutput, **error_responses(409)},
                    summary="Change a segment (new rules are applied at once)")
     def patch(self, request: Request, segment_id: str) -> Response:
         segment = selectors.segment_get(segment_id=segment_id)
@@ -79,7 +82,7 @@ class SegmentRuleDetailApi(TenantApi):
 
 @extend_schema(tags=["segments"])
 class SegmentPreviewApi(TenantApi):
-    @extend_schema(request=PreviewInput, responses=OpenApiTypes.OBJECT,
+    @extend_schema(request=PreviewInput, responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
                    summary="Evaluate a rule tree without saving it: count and a sample of members")
     def post(self, request: Request) -> Response:
         return Response(services.segment_preview(rules=self.validate(PreviewInput, request.data)["rules"]))
@@ -96,6 +99,8 @@ class SegmentRefreshApi(TenantApi):
 
 @extend_schema(tags=["segments"])
 class SegmentMembersApi(TenantApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=PersonOutput(many=True), summary="The members (persons, with traits), paginated")
     def get(self, request: Request, segment_id: str) -> Response:
         segment = selectors.segment_get(segment_id=segment_id)

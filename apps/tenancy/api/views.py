@@ -8,7 +8,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import PlatformApi, TenantApi
-from apps.core.pagination import paginate
+from apps.core.openapi import error_responses
+from apps.core.pagination import CursorPagination, paginate
 from apps.tenancy import selectors, services
 from apps.tenancy.api.serializers import (
     ApiKeyOutput,
@@ -31,18 +32,21 @@ class TenantCreateInput(serializers.Serializer):
 
 
 class KeyCreateInput(serializers.Serializer):
-    kind = serializers.ChoiceField(choices=ApiKey.Kind.values)
+    kind = serializers.ChoiceField(choices=ApiKey.Kind.choices)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
 
 
 @extend_schema(tags=["platform"])
 class PlatformTenantListApi(PlatformApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=TenantOutput(many=True), summary="List tenants")
     def get(self, request: Request) -> Response:
         tenants = selectors.tenant_list().prefetch_related("domains")
         return paginate(self, tenants, TenantOutput, ordering="slug")
 
-    @extend_schema(request=TenantCreateInput, responses={201: TenantCreatedOutput}, summary="Create a tenant")
+    @extend_schema(request=TenantCreateInput, responses={201: TenantCreatedOutput, **error_responses(409)},
+                   summary="Create a tenant")
     def post(self, request: Request) -> Response:
         created = services.tenant_create(**self.validate(TenantCreateInput, request.data))
         return Response(tenant_created_data(created), status=201)
@@ -57,6 +61,8 @@ class PlatformTenantDetailApi(PlatformApi):
 
 @extend_schema(tags=["platform"])
 class PlatformTenantKeysApi(PlatformApi):
+    pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
+
     @extend_schema(responses=ApiKeyOutput(many=True), summary="List a tenant's API keys")
     def get(self, request: Request, slug: str) -> Response:
         tenant = selectors.tenant_get(slug=slug)
