@@ -203,7 +203,7 @@ X_FRAME_OPTIONS = "DENY"
 # Console logins: after ADMIN_LOGIN_FAILURE_LIMIT failures for one username (per tenant) from one
 # address, that pair is refused (429) for ADMIN_LOGIN_COOLOFF_MINUTES.
 AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
-AXES_HANDLER = "axes.handlers.cache.AxesCacheHandler"
+AXES_HANDLER = "apps.core.admin_sites.LoginLimitsHandler"  # Redis counts, failing open
 AXES_FAILURE_LIMIT = env.int("ADMIN_LOGIN_FAILURE_LIMIT", default=5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("ADMIN_LOGIN_COOLOFF_MINUTES", default=15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]

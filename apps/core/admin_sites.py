@@ -4,6 +4,10 @@ default site would show public models such as Tenant inside every tenant's conso
 
 from __future__ import annotations
 
+import logging
+from typing import Any
+
+from axes.handlers.cache import AxesCacheHandler
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
@@ -11,6 +15,9 @@ from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from redis.exceptions import RedisError
+
+logger = logging.getLogger(__name__)
 
 
 class PublicAdminSite(admin.AdminSite):
@@ -82,3 +89,29 @@ def login_username(request: HttpRequest, credentials: dict | None = None) -> str
     schema, since each tenant has its own `admin`. One tenant's failures never lock another's."""
     username = (credentials or {}).get("username") or request.POST.get("username", "")
     return f"{connection.schema_name}:{username}"
+
+
+class LoginLimitsHandler(AxesCacheHandler):
+    """django-axes' Redis counts, failing open: while Redis is down, console logins go on uncounted
+    (and logged), since a console nobody can enter during an outage is worse than a limit that
+    lapses for its length, as the ingestion limits do."""
+
+    def get_failures(self, request: HttpRequest, credentials: dict | None = None) -> int:
+        try:
+            return super().get_failures(request, credentials)
+        except RedisError:
+            logger.warning("console login limits unavailable (Redis); not counting", exc_info=True)
+            return 0
+
+    def user_login_failed(self, sender: Any, credentials: dict, request: HttpRequest | None = None,
+                          **kwargs: Any) -> None:
+        try:
+            super().user_login_failed(sender, credentials, request, **kwargs)
+        except RedisError:
+            logger.warning("console login limits unavailable (Redis); failure not counted", exc_info=True)
+
+    def user_logged_in(self, sender: Any, request: HttpRequest, user: Any, **kwargs: Any) -> None:
+        try:
+            super().user_logged_in(sender, request, user, **kwargs)
+        except RedisError:
+            logger.warning("console login limits unavailable (Redis); counts not reset", exc_info=True)

@@ -170,3 +170,25 @@ def test_keys_are_compared_in_constant_time(acme, monkeypatch, settings, client)
     assert selectors.api_key_resolve(raw_key=acme.secret_key[:-1] + "x") is None
     assert client.get("/platform/v1/tenants", HTTP_AUTHORIZATION=f"Bearer {settings.PLATFORM_API_TOKEN}").status_code == 200
     assert len(compared) >= 2
+
+
+def test_console_logins_go_on_when_redis_is_down(client, make_tenant, settings, monkeypatch):
+    """The login limit fails open, like the ingestion limits: the console stays usable."""
+    from axes.handlers.proxy import AxesProxyHandler
+    from django.core.cache import caches
+
+    handle = make_tenant("no-redis-co")
+    with schema_context(handle.tenant.schema_name):
+        get_user_model().objects.create_superuser("admin", "a@x.y", "right-password")
+    connection.set_schema_to_public()
+    settings.CACHES = {**settings.CACHES, "default": {**settings.CACHES["default"], "LOCATION": "redis://127.0.0.1:1/0"}}
+    caches._connections.__dict__.pop("default", None)
+    monkeypatch.setattr(AxesProxyHandler, "implementation", None)  # made again, on the unreachable cache
+    try:
+        host = {"HTTP_HOST": "no-redis-co.localhost"}
+        for _ in range(settings.AXES_FAILURE_LIMIT + 1):
+            assert client.post("/admin/login/", {"username": "admin", "password": "wrong"}, **host).status_code == 200
+        assert client.post("/admin/login/?next=/admin/", {"username": "admin", "password": "right-password"},
+                           **host).status_code == 302
+    finally:
+        caches._connections.__dict__.pop("default", None)
