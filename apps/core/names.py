@@ -1,5 +1,5 @@
-"""The names tenants give to their metrics, segments, dashboards and reports: the key in API paths
-and specs, so one shape everywhere."""
+"""The names tenants give to their metrics, segments, dashboards and reports (the key in API paths
+and specs, so one shape everywhere), and the numeric ids other paths carry."""
 
 from __future__ import annotations
 
@@ -15,3 +15,12 @@ def check_name(name: Any) -> None:
     if not isinstance(name, str) or not NAME.match(name):
         raise ValidationFailed("`name` must be 1 to 100 lowercase letters, digits or `_ . -`, starting with a "
                                "letter or digit.", details={"name": name})
+
+
+def object_id(value: Any) -> int:
+    """A numeric id from a path or a body; -1, which matches no row, for anything else (so the
+    lookup answers 404 instead of failing on a bad cast)."""
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return -1

@@ -5,14 +5,8 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.core.exceptions import NotFound
+from apps.core.names import object_id
 from apps.dashboards.models import Dashboard, Widget
-
-
-def _id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
 
 
 def dashboard_list(*, category: str | None = None) -> QuerySet[Dashboard]:
@@ -21,14 +15,14 @@ def dashboard_list(*, category: str | None = None) -> QuerySet[Dashboard]:
 
 
 def dashboard_get(*, dashboard_id: Any) -> Dashboard:
-    dashboard = Dashboard.objects.prefetch_related("widgets").filter(pk=_id(dashboard_id)).first()
+    dashboard = Dashboard.objects.prefetch_related("widgets").filter(pk=object_id(dashboard_id)).first()
     if dashboard is None:
         raise NotFound(f"No dashboard {dashboard_id!r}.")
     return dashboard
 
 
 def widget_get(*, dashboard_id: Any, widget_id: Any) -> Widget:
-    widget = Widget.objects.filter(dashboard_id=_id(dashboard_id), pk=_id(widget_id)).first()
+    widget = Widget.objects.filter(dashboard_id=object_id(dashboard_id), pk=object_id(widget_id)).first()
     if widget is None:
         raise NotFound(f"No widget {widget_id!r} on dashboard {dashboard_id!r}.")
     return widget

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
-from apps.core.names import check_name
+from apps.core.names import check_name, object_id
 from apps.dashboards.models import Dashboard, Widget
 from apps.insights.engine import query_check, query_run
 from apps.tenancy.models import ShareLink
@@ -252,7 +252,7 @@ def share_list(*, dashboard: Dashboard) -> list[ShareLink]:
 
 def share_revoke(*, dashboard: Dashboard, share_id: Any) -> ShareLink:
     link = ShareLink.objects.filter(tenant_id=tenant_current().pk, dashboard_id=dashboard.pk,
-                                    pk=share_id if str(share_id).isdigit() else -1).first()
+                                    pk=object_id(share_id)).first()
     if link is None:
         raise NotFound(f"No share link {share_id!r} on this dashboard.")
     if link.revoked_at is None:

@@ -5,14 +5,8 @@ from typing import Any
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
 from apps.core.exceptions import NotFound
+from apps.core.names import object_id
 from apps.reports.models import Report, ReportRun
-
-
-def _id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return -1
 
 
 def report_list() -> QuerySet[Report]:
@@ -20,7 +14,7 @@ def report_list() -> QuerySet[Report]:
 
 
 def report_get(*, report_id: Any) -> Report:
-    report = report_list().filter(pk=_id(report_id)).first()
+    report = report_list().filter(pk=object_id(report_id)).first()
     if report is None:
         raise NotFound(f"No report {report_id!r}.")
     return report
@@ -40,7 +34,7 @@ def run_list(*, report: Report) -> QuerySet[ReportRun]:
 
 
 def run_get(*, run_id: Any) -> ReportRun:
-    run = _runs().filter(pk=_id(run_id)).first()
+    run = _runs().filter(pk=object_id(run_id)).first()
     if run is None:
         raise NotFound(f"No report run {run_id!r}.")
     return run

@@ -18,15 +18,9 @@ from typing import Any
 
 import psycopg
 
-from analytics_project.devstack import _let_user_reach, _pg_bin, _redis_server, _server_user
+from analytics_project.devstack import _let_user_reach, _pg_bin, _redis_server, _server_user, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def wait_for_port(port: int, timeout: float = 30) -> None:
@@ -44,9 +38,9 @@ def wait_for_port(port: int, timeout: float = 30) -> None:
 class FaultStack:
     def __init__(self, root: Path, **settings: str) -> None:
         self.root = root
-        self.pg_data, self.pg_port = root / "pg", free_port()
-        self.redis_port = free_port()
-        self.web_port = free_port()
+        self.pg_data, self.pg_port = root / "pg", free_port(0)
+        self.redis_port = free_port(0)
+        self.web_port = free_port(0)
         self.processes: dict[str, subprocess.Popen] = {}
         self.database_url = f"postgres://postgres@127.0.0.1:{self.pg_port}/faults"
         self.env = {**os.environ, "DJANGO_SETTINGS_MODULE": "analytics_project.settings", "ENVIRONMENT": "production",

@@ -20,7 +20,8 @@ import pytest
 from aiosmtpd.controller import Controller
 from analytics_sdk import AnalyticsClient
 
-from tests.hardening.stack import FaultStack, free_port
+from analytics_project.devstack import free_port
+from tests.hardening.stack import FaultStack
 
 
 class Inbox:
@@ -47,7 +48,7 @@ class Inbox:
 @pytest.fixture(scope="module")
 def inbox():  # noqa: ANN201
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(0))
     controller.start()
     yield handler, controller.port
     controller.stop()

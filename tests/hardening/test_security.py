@@ -12,7 +12,6 @@ import hmac
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -26,16 +25,11 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_tenants.utils import schema_context
 
+from analytics_project.devstack import free_port
 from apps.tenancy import selectors
 from apps.tenancy.services import api_key_create, api_key_revoke, tenant_create
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def database_url() -> str:
@@ -52,7 +46,7 @@ def production_server(transactional_db, tmp_path):  # noqa: ANN001, ANN201
     revoked = api_key_create(tenant=created.tenant, kind="secret", name="old")
     api_key_revoke(prefix=revoked.api_key.prefix)
     connection.set_schema_to_public()
-    port, log = free_port(), tmp_path / "server.log"
+    port, log = free_port(0), tmp_path / "server.log"
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "analytics_project.settings", "ENVIRONMENT": "production",
            "DATABASE_URL": database_url(), "REDIS_URL": settings.REDIS_URL, "SECRET_KEY": "s" * 50,
            "PLATFORM_API_TOKEN": "p" * 32, "ALLOWED_HOSTS": "localhost,127.0.0.1,.localhost",

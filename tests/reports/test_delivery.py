@@ -10,7 +10,6 @@ from __future__ import annotations
 import csv
 import email
 import io
-import socket
 from datetime import datetime, timedelta, timezone
 from email import policy
 from zoneinfo import ZoneInfo
@@ -25,6 +24,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 from matplotlib import image
 
+from analytics_project.devstack import free_port
 from apps.insights.engine import query_run
 from apps.reports import services, tasks
 from apps.reports.models import Delivery, ReportRun, Subscription
@@ -58,16 +58,10 @@ class Inbox:
         return sum(address in e.rcpt_tos for e in self.envelopes)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @pytest.fixture
 def inbox(settings):  # noqa: ANN001, ANN201
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(0))
     controller.start()
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
     settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", controller.port
@@ -303,7 +297,7 @@ def test_smtp_errors_are_retried_with_backoff_then_fail_visibly(shop, inbox, set
 def test_an_unreachable_smtp_server_fails_the_run_after_its_attempts(shop, settings,
                                                                       django_capture_on_commit_callbacks):
     settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(0), 2
     settings.REPORT_MAX_ATTEMPTS = 2
     with time_machine.travel(FIRE - timedelta(minutes=5), tick=False):
         report = make_report(shop.tenant)
@@ -350,7 +344,7 @@ def test_email_url_with_credentials_logs_in_to_the_smtp_server(shop, settings, d
         return AuthResult(success=(auth_data.login, auth_data.password) == (b"reporter", b"p@ss word"))
 
     handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port(), authenticator=authenticator,
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port(0), authenticator=authenticator,
                             auth_require_tls=False, auth_required=True)
     controller.start()
     try:
