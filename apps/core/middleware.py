@@ -7,7 +7,7 @@ from typing import Callable
 
 from django.http import HttpRequest, HttpResponse
 
-from apps.core.metrics import REQUEST_LATENCY, REQUESTS
+from apps.core.metrics import REQUEST_LATENCY, REQUESTS, method_label
 
 
 class RequestMetricsMiddleware:
@@ -20,6 +20,7 @@ class RequestMetricsMiddleware:
         match = getattr(request, "resolver_match", None)
         # The route pattern, not the path: bounded label cardinality.
         route = match.route if match is not None else "unmatched"
-        REQUESTS.labels(request.method, route, str(response.status_code)).inc()
-        REQUEST_LATENCY.labels(request.method, route).observe(time.perf_counter() - started)
+        method = method_label(request.method)
+        REQUESTS.labels(method, route, str(response.status_code)).inc()
+        REQUEST_LATENCY.labels(method, route).observe(time.perf_counter() - started)
         return response

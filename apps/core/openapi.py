@@ -137,6 +137,8 @@ def _openapi_30(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     node = {key: _openapi_30(value) for key, value in node.items()}
+    if node.get("required") == []:  # 3.0 wants a non-empty list or none
+        del node["required"]
     names = node.pop("propertyNames", None)  # not in 3.0: said in words
     if names and "pattern" in names:
         node["description"] = (node.get("description", "") + f" Keys match `{names['pattern']}`.").strip()
