@@ -6,9 +6,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
+import time
 from typing import Any
 
-from django.db import IntegrityError, transaction
+from django.conf import settings
+from django.core.cache import cache
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
@@ -266,3 +269,64 @@ def share_resolve(token: str) -> ShareLink | None:
     if not isinstance(token, str) or not token.startswith("sh_") or len(token) > 100:
         return None
     return ShareLink.objects.select_related("tenant").filter(token_hash=_hash(token), revoked_at__isnull=True).first()
+
+
+# --- the share page: served from cache while it refreshes ------------------------------------------
+
+
+def _share_cache_key(dashboard: Dashboard) -> str:
+    """Changes when the dashboard's widgets change, so an edit is never hidden behind old data."""
+    widgets = sorted((w.pk, w.updated_at.isoformat()) for w in dashboard.widgets.all())
+    version = hashlib.sha256(repr((dashboard.updated_at.isoformat(), widgets)).encode()).hexdigest()[:16]
+    return f"share:data:{connection.schema_name}:{dashboard.pk}:{version}"
+
+
+def share_page_data(*, dashboard: Dashboard, tenant: Any) -> dict[str, Any]:
+    """The share page's data. The page is public, so its cost must not follow its visitors: the
+    last computed data is served from the cache; when it is older than SHARE_PAGE_REFRESH_SECONDS
+    one refresh is queued (one at a time per dashboard) and this visitor still gets the cached
+    data. Only a first visit (nothing cached yet) computes, within the request's query budget."""
+    key = _share_cache_key(dashboard)
+    now = time.time()
+    try:
+        entry = cache.get(key)
+    except Exception:  # noqa: BLE001 - without the cache, compute (the throttles still hold)
+        logger.warning("share page cache unavailable", exc_info=True)
+        entry = None
+    if entry is None:
+        data = dashboard_data(dashboard=dashboard, tenant=tenant)
+        _share_cache_store(key, data)
+        return data
+    if now - entry["at"] > settings.SHARE_PAGE_REFRESH_SECONDS:
+        try:
+            queue = cache.add(f"{key}:refreshing", 1, timeout=max(60, settings.QUERY_TIMEOUT_MS // 1000 * 2))
+        except Exception:  # noqa: BLE001
+            queue = False
+        if queue:
+            from apps.dashboards.tasks import share_page_refresh
+
+            share_page_refresh.delay(dashboard.pk)
+    return entry["data"]
+
+
+def _share_cache_store(key: str, data: dict[str, Any]) -> None:
+    try:
+        cache.set(key, {"at": time.time(), "data": data}, timeout=7 * 86400)
+    except Exception:  # noqa: BLE001
+        logger.warning("share page cache unavailable", exc_info=True)
+
+
+def share_page_refresh(*, dashboard_id: int) -> bool:
+    """Recompute a shared dashboard's cached data (a worker, in the tenant's schema)."""
+    dashboard = Dashboard.objects.prefetch_related("widgets").filter(pk=dashboard_id).first()
+    if dashboard is None:
+        return False
+    key = _share_cache_key(dashboard)
+    try:
+        _share_cache_store(key, dashboard_data(dashboard=dashboard, tenant=tenant_current(), refresh=True))
+    finally:
+        try:
+            cache.delete(f"{key}:refreshing")
+        except Exception:  # noqa: BLE001
+            pass
+    return True

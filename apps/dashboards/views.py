@@ -22,7 +22,7 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
     if dashboard is None:
         response = render(request, "dashboards/not_found.html", status=404)
     else:
-        data = services.dashboard_data(dashboard=dashboard, tenant=link.tenant)
+        data = services.share_page_data(dashboard=dashboard, tenant=link.tenant)
         views = [services.widget_view(entry) for entry in data["widgets"]]
         computed = [entry["computed_at"] for entry in data["widgets"] if "computed_at" in entry]
         response = render(request, "dashboards/share.html", {

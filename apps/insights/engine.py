@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import msgspec
@@ -20,6 +20,8 @@ from psycopg.errors import QueryCanceled
 from apps.core.exceptions import Unavailable, ValidationFailed
 from apps.core.timeranges import range_resolve, zone_get
 from apps.events import selectors as event_selectors
+from apps.core import throttle
+from apps.insights import budget
 from apps.insights.queries import funnel, retention, trends
 from apps.insights.segments import segment_condition, segment_version
 from apps.insights.spec import (
@@ -64,21 +66,29 @@ def query_check(*, data: Any, tenant: Any) -> tuple[QuerySpec, Any]:
         raise ValidationFailed("The metric kind filters on `dimensions`, not property `filters`.",
                                details={"filters": "unsupported"})
     zone = zone_get(spec.timezone or tenant.timezone)
-    return spec, range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
+    time_range = range_resolve(date_from=spec.date_from, date_to=spec.date_to, zone=zone)
+    if time_range.end - time_range.start > timedelta(days=settings.QUERY_MAX_RANGE_DAYS):
+        raise ValidationFailed(f"The range is longer than {settings.QUERY_MAX_RANGE_DAYS} days.",
+                               details={"date_from": spec.date_from, "date_to": spec.date_to})
+    return spec, time_range
 
 
 def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
     spec, time_range = query_check(data=data, tenant=tenant)
     key = _cache_key(spec, time_range)
-    if not spec.refresh:
+    if not spec.refresh and settings.ENABLE_QUERY_CACHE:
         hit = _cache_get(key)
         if hit is not None:
             return {**hit, "cached": True}
-    answer = _compute(spec, time_range)
+    # Only work that reaches PostgreSQL takes a slot: a tenant's cache hits never queue.
+    with throttle.slot(key=f"queries:{connection.schema_name}", limit=settings.QUERY_CONCURRENCY_PER_TENANT,
+                       lease_seconds=settings.QUERY_TIMEOUT_MS // 1000 + 5, what="queries"):
+        answer = _compute(spec, time_range)
     answer["computed_at"] = datetime.now(timezone.utc).isoformat()
     ttl = settings.QUERY_CACHE_TTL_NOW if time_range.touches_now else settings.QUERY_CACHE_TTL_PAST
-    _cache_set(key, answer, ttl)
+    if settings.ENABLE_QUERY_CACHE:
+        _cache_set(key, answer, ttl)
     return {**answer, "cached": False}
 
 
@@ -87,12 +97,13 @@ def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('work_mem', %s, true), set_config('statement_timeout', %s, true)",
-                           [f"{settings.QUERY_WORK_MEM_MB}MB", f"{settings.QUERY_TIMEOUT_MS}ms"])
+                           [f"{settings.QUERY_WORK_MEM_MB}MB", f"{budget.statement_timeout_ms()}ms"])
             return _answer(spec, time_range)
     except OperationalError as exc:
         if isinstance(exc.__cause__, QueryCanceled):
-            raise Unavailable(f"The query ran past its limit of {settings.QUERY_TIMEOUT_MS} ms; narrow the "
-                              "range or the filters.", code="query_timeout") from None
+            raise Unavailable(f"The query ran past its time limit ({settings.QUERY_TIMEOUT_MS} ms a statement, "
+                              f"{settings.QUERY_REQUEST_BUDGET_MS} ms a request); narrow the range or the filters.",
+                              code="query_timeout") from None
         raise
 
 

@@ -11,6 +11,7 @@ from apps.core.api import TenantApi
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
 from apps.dashboards import selectors, services
+from apps.insights.budget import query_rate_check
 from apps.dashboards.api.serializers import (
     DashboardInput,
     DashboardOutput,
@@ -78,6 +79,7 @@ class DashboardDataApi(TenantApi):
     def get(self, request: Request, dashboard_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
         params = self.validate(DataParams, request.query_params)
+        query_rate_check(request.auth)
         return Response(services.dashboard_data(dashboard=dashboard, tenant=request.user.tenant, **params))
 
 

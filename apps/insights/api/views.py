@@ -7,6 +7,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantApi
 from apps.core.openapi import error_responses
+from apps.insights.budget import query_rate_check
 from apps.insights.engine import query_run
 from apps.insights.openapi import QUERY_SPEC_REF
 
@@ -24,4 +25,5 @@ class QueryApi(TenantApi):
         })],
     )
     def post(self, request: Request) -> Response:
+        query_rate_check(request.auth)
         return Response(query_run(data=request.data, tenant=request.user.tenant))

@@ -32,7 +32,8 @@ from apps.core.exceptions import ValidationFailed
 from apps.core.timeranges import TimeRange
 from apps.core.buckets import bucket_bounds, bucket_starts, timestamps_array
 from apps.core.numbers import json_number
-from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
+from apps.insights import budget
+from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, event_match_sql, filters_sql
 from apps.insights.segments import segment_condition
 from apps.insights.spec import PropertyFilter, Series, TrendsSpec
 
@@ -104,14 +105,15 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     else:
         bucket_sql, bucket_params = 'date_trunc(%s, e."timestamp" AT TIME ZONE %s)', [spec.interval,
                                                                                   time_range.zone.key]
+    match_sql, match_params = event_match_sql(series)
     scoped = f"""
         SELECT {bucket_sql} AS bucket, {person_sql}, {value_sql} AS value, {breakdown_sql} AS breakdown
         FROM events e
         {overrides_join}
         {person_join}
-        WHERE e.event = %s AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
+        WHERE {match_sql} AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
     """
-    scoped_params = [*bucket_params, *value_params, *breakdown_params, series.event,
+    scoped_params = [*bucket_params, *value_params, *breakdown_params, *match_params,
                      time_range.start, time_range.end, *params, *segment_params]
 
     if breakdown is None:
@@ -144,6 +146,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
                  "GROUP BY GROUPING SETS ((grp, bucket), (grp))")
     extra_params = [breakdown.limit] if breakdown is not None else []
     with connection.cursor() as cursor:
+        budget.apply(cursor)  # a statement per series: each gets only what the request has left
         cursor.execute(f"WITH {sources} {final}",
                        [*source_params, *extra_params, *(extra_params if uses_person else [])])
         rows = cursor.fetchall()
@@ -163,7 +166,7 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
     empty = 0 if series.math in _ZERO_WHEN_EMPTY else None
     return [
         SeriesResult(
-            event=series.event, math=series.math, breakdown_value=group, buckets=labels,
+            event=series.label, math=series.math, breakdown_value=group, buckets=labels,
             values=[json_number(per_group[group].get(start, empty)) for start in starts],
             total=json_number(totals.get(group, empty)),
         )
