@@ -25,9 +25,13 @@ class CursorPagination(DrfCursorPagination):
         }
 
 
-def paginate(view: Any, queryset: Any, serializer_class: Any, *, ordering: str) -> Response:
+def paginate(view: Any, queryset: Any, serializer_class: Any, *, ordering: str,
+             page_size: int | None = None) -> Response:
     paginator = CursorPagination()
     paginator.ordering = ordering
+    if page_size is not None:
+        paginator.page_size = page_size
+        paginator.page_size_query_param = None
     page = paginator.paginate_queryset(queryset, view.request, view=view)
     return paginator.get_paginated_response(serializer_class(page, many=True).data)
 

@@ -21,6 +21,8 @@ from typing import Any
 import msgspec
 from django.conf import settings
 
+from apps.events.types import ACCEPTED_TYPES, FIXED_EVENT_NAMES, canonical_type
+
 _JSON_ENCODER = msgspec.json.Encoder()
 _JSON_DECODER = msgspec.json.Decoder()
 
@@ -244,8 +246,6 @@ def _message_id(value: Any) -> str:
 # --- Segment ---------------------------------------------------------------------------------------
 
 SEGMENT_TYPES = {"track", "identify", "page", "screen", "group", "alias"}
-_SEGMENT_EVENT_NAMES = {"identify": "$identify", "page": "$pageview", "screen": "$screen", "group": "$group",
-                        "alias": "$create_alias"}
 
 
 def parse_segment(message: Any, clock: Clock, default_type: str | None = None) -> EventRow:
@@ -278,7 +278,7 @@ def parse_segment(message: Any, clock: Clock, default_type: str | None = None) -
         if len(event) > MAX_EVENT_NAME_LENGTH or "\x00" in event:
             raise EventRejected(f"event must be at most {MAX_EVENT_NAME_LENGTH} characters, without NUL.")
     else:
-        event = _SEGMENT_EVENT_NAMES[event_type]
+        event = FIXED_EVENT_NAMES[event_type]
         name = message.get("name")
         if event_type in ("page", "screen") and name is not None:
             if not isinstance(name, str) or "\x00" in name:
@@ -303,22 +303,37 @@ def parse_segment(message: Any, clock: Clock, default_type: str | None = None) -
 
 # --- native ----------------------------------------------------------------------------------------
 
-NATIVE_TYPES = {"track", "page", "screen", "identify", "alias", "group", "click", "conversion", "custom"}
+_NATIVE_FIELDS = frozenset({"event_type", "event_name", "user_id", "anonymous_id", "session_id", "properties",
+                            "context", "timestamp", "sent_at", "message_id", "traits", "previous_id"})
 
 
-def parse_native(event: Any, clock: Clock) -> EventRow:
+def parse_native(event: Any, clock: Clock, *, source: str | None = None) -> EventRow:
+    """A native event (DESIGN §4) in our names or the seed API's (`page_view`; see apps.events.types).
+    `source` (the batch's, as the seed's `/events/track/batch` sends it) becomes `context.source`."""
     if not isinstance(event, dict):
         raise EventRejected("An event must be an object.")
-    unknown = set(event) - {"event_type", "event_name", "user_id", "anonymous_id", "session_id", "properties",
-                            "context", "timestamp", "sent_at", "message_id", "traits", "previous_id"}
+    unknown = set(event) - _NATIVE_FIELDS
     if unknown:
         raise EventRejected(f"Unknown fields: {', '.join(sorted(unknown))}.")
-    event_type = event.get("event_type", "track")
-    if not isinstance(event_type, str) or event_type not in NATIVE_TYPES:  # a list or object is unhashable
-        raise EventRejected(f"event_type must be one of {', '.join(sorted(NATIVE_TYPES))}.")
+    given_type = event.get("event_type", "track")
+    # A list or object is unhashable: check the type first.
+    event_type = canonical_type(given_type) if isinstance(given_type, str) else None
+    if event_type is None:
+        raise EventRejected(f"event_type must be one of {', '.join(sorted(ACCEPTED_TYPES))}.")
     name = event.get("event_name")
-    if not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH or "\x00" in name:
+    fixed_name = FIXED_EVENT_NAMES.get(event_type)
+    if name is None and fixed_name is not None:
+        pass  # a page view needs no name, as in Segment
+    elif not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH or "\x00" in name:
         raise EventRejected(f"event_name must be a non-empty string of at most {MAX_EVENT_NAME_LENGTH} characters.")
+    properties = _object(event.get("properties"), "properties")
+    if fixed_name is not None:
+        if name is not None and "name" not in properties:
+            properties = {**properties, "name": name}
+        name = fixed_name
+    context = _object(event.get("context"), "context")
+    if source is not None and "source" not in context:
+        context = {**context, "source": source}
     user_id = _id(event.get("user_id"), "user_id")
     anonymous_id = _id(event.get("anonymous_id"), "anonymous_id")
     if not user_id and not anonymous_id:
@@ -336,8 +351,8 @@ def parse_native(event: Any, clock: Clock) -> EventRow:
     return _finish(EventRow(
         timestamp=timestamp, event_type=event_type, event=name, distinct_id=user_id or anonymous_id,
         user_id=user_id, anonymous_id=anonymous_id, session_id=_id(event.get("session_id"), "session_id"),
-        message_id=_message_id(event.get("message_id")), properties=_object(event.get("properties"), "properties"),
-        context=_object(event.get("context"), "context"), traits=traits, merge_from=merge_from,
+        message_id=_message_id(event.get("message_id")), properties=properties, context=context,
+        traits=traits, merge_from=merge_from,
     ))
 
 

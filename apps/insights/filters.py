@@ -18,6 +18,7 @@ from typing import Any
 import msgspec
 
 from apps.core.exceptions import ValidationFailed
+from apps.events.types import canonical_type
 from apps.insights.spec import PropertyFilter
 
 _encode = msgspec.json.encode
@@ -33,6 +34,29 @@ _NUMERIC = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 def _json(value: Any) -> str:
     return _encode(value).decode()
+
+
+def event_match_sql(step: Any) -> tuple[str, list[Any]]:
+    """The events of a series or funnel step: by name (`e.event`), or by type (`e.event_type`, the
+    seed's names mapped to the stored ones)."""
+    if step.event_type is not None:
+        return "e.event_type = %s", [canonical_type(step.event_type)]
+    return "e.event = %s", [step.event]
+
+
+def events_of_steps_sql(steps: list[Any]) -> tuple[str, list[Any]]:
+    """Rows any of `steps` may match: one `= ANY` per kind of match (an index on event stays usable
+    when no step is by type)."""
+    names = sorted({step.event for step in steps if step.event is not None})
+    types = sorted({canonical_type(step.event_type) for step in steps if step.event_type is not None})
+    parts, params = [], []
+    if names:
+        parts.append("e.event = ANY(%s)")
+        params.append(names)
+    if types:
+        parts.append("e.event_type = ANY(%s)")
+        params.append(types)
+    return "(" + " OR ".join(parts) + ")", params
 
 
 def filter_sql(f: PropertyFilter, field: str) -> tuple[str, list[Any]]:

@@ -7,12 +7,31 @@ from typing import Annotated, Literal, Union
 
 import msgspec
 
+from apps.events.types import ACCEPTED_TYPES
+
 Interval = Literal["minute", "hour", "day", "week", "month"]
 Operator = Literal["eq", "neq", "gt", "gte", "lt", "lte", "contains", "not_contains", "in", "not_in", "is_set",
                    "is_not_set"]
 Math = Literal["total", "unique_persons", "sum", "avg", "min", "max", "p50", "p90", "p95", "p99"]
 Name = Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
 Scalar = Union[str, int, float, bool, None]
+# An event type, in our names or the seed API's (apps.events.types): `page_view` matches every page.
+EventType = Literal[tuple(sorted(ACCEPTED_TYPES))]  # type: ignore[valid-type]
+
+
+class _ByEvent:
+    """A series or step names an event, or an event type (`{"event_type": "conversion"}`), not both."""
+
+    event: str | None
+    event_type: str | None
+
+    def __post_init__(self) -> None:
+        if (self.event is None) == (self.event_type is None):
+            raise ValueError("give either `event` or `event_type`")
+
+    @property
+    def label(self) -> str:
+        return self.event if self.event is not None else str(self.event_type)
 
 
 class PropertyFilter(msgspec.Struct, forbid_unknown_fields=True):
@@ -23,8 +42,9 @@ class PropertyFilter(msgspec.Struct, forbid_unknown_fields=True):
     type: Literal["event", "person"] = "event"
 
 
-class Series(msgspec.Struct, forbid_unknown_fields=True):
-    event: Name
+class Series(_ByEvent, msgspec.Struct, forbid_unknown_fields=True):
+    event: Name | None = None
+    event_type: EventType | None = None
     math: Math = "total"
     property: Name | None = None  # the numeric property for sum/avg/min/max/pXX
     filters: list[PropertyFilter] = []
@@ -51,8 +71,9 @@ class TrendsSpec(Common, tag="trends"):
     breakdown: Breakdown | None = None
 
 
-class FunnelStep(msgspec.Struct, forbid_unknown_fields=True):
-    event: Name
+class FunnelStep(_ByEvent, msgspec.Struct, forbid_unknown_fields=True):
+    event: Name | None = None
+    event_type: EventType | None = None
     filters: list[PropertyFilter] = []
 
 

@@ -5,15 +5,19 @@ with a reason, when:
 - `value` is not a finite number, or a counter's increment is negative;
 - `timestamp` is not ISO 8601 with a zone, lies more than METRIC_MAX_FUTURE_SECONDS ahead, or is
   not a time in the years 1-9999 once in UTC;
-- `dimensions` has a name the metric does not allow, or a value that is not a string, number or
-  boolean (numbers and booleans are stored as their JSON text: 3 -> "3", true -> "true"), or a
-  value longer than 200 characters.
+- `dimensions` has a name the metric does not allow (a metric declared without a dimension list
+  allows any name of letters, digits and `_ . -`, at most 20 of them), or a value that is not a
+  string, number or boolean (numbers and booleans are stored as their JSON text: 3 -> "3",
+  true -> "true"), or a value longer than 200 characters;
+- it would start a new series (a new combination of dimension values) of a metric that already
+  has METRIC_MAX_SERIES of them (services.py checks this against the stored series).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Union
@@ -25,6 +29,8 @@ from apps.metrics.models import Metric
 
 Scalar = Union[str, int, float, bool]
 MAX_DIMENSION_VALUE = 200
+DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+MAX_DIMENSIONS = 20
 
 
 class ValueIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -60,12 +66,12 @@ class Rules:
     metric_id: int
     name: str
     counter: bool
-    allowed: frozenset[str]
+    allowed: frozenset[str] | None  # None: any dimension name (the metric declared none)
 
     @classmethod
     def of(cls, metric: Metric) -> Rules:
         return cls(metric_id=metric.id, name=metric.name, counter=metric.metric_type == Metric.Type.COUNTER,
-                   allowed=frozenset(metric.dimensions))
+                   allowed=frozenset(metric.dimensions) if metric.dimensions else None)
 
 
 def _finite(number: int | float) -> bool:
@@ -113,8 +119,13 @@ def value_row(rules: Rules, item: ValueIn, now: datetime, latest: datetime) -> V
     if item.dimensions is not None:
         if not isinstance(item.dimensions, dict):
             raise Refused("`dimensions` must be an object.")
+        if rules.allowed is None and len(item.dimensions) > MAX_DIMENSIONS:
+            raise Refused(f"At most {MAX_DIMENSIONS} dimensions per value.")
         for name, raw in item.dimensions.items():
-            if name not in rules.allowed:
+            if rules.allowed is None:
+                if not DIMENSION.match(name):
+                    raise Refused(f"Dimension {name[:64]!r} must be 1 to 64 letters, digits, `_ . -`.")
+            elif name not in rules.allowed:
                 raise Refused(f"Dimension {name!r} is not allowed for metric {rules.name!r} "
                               f"(allowed: {sorted(rules.allowed)}).")
             if type(raw) is str:

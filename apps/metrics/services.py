@@ -17,6 +17,8 @@ from apps.core.names import check_name
 from apps.core.partitions import PartitionedTable
 from apps.metrics.exceptions import MetricAlreadyExists
 from apps.metrics.ingestion import (
+    DIMENSION,
+    MAX_DIMENSIONS,
     BatchItem,
     Refused,
     Rules,
@@ -31,8 +33,6 @@ from apps.metrics.queries import rollup
 from apps.metrics.selectors import metric_get, metrics_by_name
 
 VALUES = PartitionedTable("metric_values", "timestamp")
-DIMENSION = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
-MAX_DIMENSIONS = 20
 BATCH_ID = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")
 # How long a batch id is remembered: far longer than any sender retries a batch.
 BATCH_MEMORY = timedelta(days=7)
@@ -103,6 +103,42 @@ def metric_delete(*, name: str) -> int:
     return deleted
 
 
+def _over_series_limit(rows: list[ValueRow]) -> set[int]:
+    """Indexes of the rows that would start a series past METRIC_MAX_SERIES for their metric (a
+    property value sent as a dimension would otherwise make a series per event). Series this
+    process knows are stored are never checked again; a race between two writers may pass the
+    limit by the few series they add at once."""
+    schema, limit = connection.schema_name, settings.METRIC_MAX_SERIES
+    keyed = [(r.metric_id, series_of(_encode_sorted(r.dimensions))) for r in rows]
+    unknown = {key for key in keyed if (schema, *key) not in _KNOWN_SERIES}
+    if not unknown:
+        return set()
+    metric_ids = sorted({m for m, _ in unknown})
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT metric_id, count(*) FROM metric_series WHERE metric_id = ANY(%s) GROUP BY 1",
+                       [metric_ids])
+        counts = dict(cursor.fetchall())
+        cursor.execute("SELECT metric_id, series FROM metric_series WHERE (metric_id, series) IN "
+                       "(SELECT * FROM unnest(%s::int8[], %s::int8[]))",
+                       [[m for m, _ in unknown], [s for _, s in unknown]])
+        stored = set(cursor.fetchall())
+    refused, admitted = set(), set()
+    for index, key in enumerate(keyed):
+        if key not in unknown or key in stored or key in admitted:
+            continue
+        if counts.get(key[0], 0) >= limit:
+            refused.add(index)
+        else:
+            counts[key[0]] = counts.get(key[0], 0) + 1
+            admitted.add(key)
+    return refused
+
+
+def _series_limit_reason() -> str:
+    return (f"The metric has {settings.METRIC_MAX_SERIES} series (combinations of dimension values), its limit; "
+            "this value would start another.")
+
+
 def _write(rows: list[ValueRow], received_at: datetime) -> None:
     """Binary COPY of the values with their series, the series recorded, and the minutes they touch
     queued for the roll-up (rollup.py, step 2), in one transaction."""
@@ -153,6 +189,9 @@ def metric_value_record(*, name: str, data: Any) -> ValueRow:
         row = value_row(Rules.of(metric), item, now, latest_allowed(now))
     except Refused as exc:
         raise ValidationFailed(str(exc), details={"value": str(exc)}) from None
+    if _over_series_limit([row]):
+        raise ValidationFailed(_series_limit_reason(), details={"dimensions": "too many series"},
+                               code="too_many_series")
     _write([row], now)
     return row
 
@@ -175,7 +214,7 @@ def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
     names = {item.get("metric") for item in items if isinstance(item, dict) and isinstance(item.get("metric"), str)}
     rules = {name: Rules.of(metric) for name, metric in metrics_by_name(names=names).items()}
     latest = latest_allowed(now)
-    rows, rejected = [], []
+    rows, rejected, positions = [], [], []
     for index, raw in enumerate(items):
         try:
             item = _decode(raw, BatchItem)
@@ -183,8 +222,14 @@ def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
             if metric is None:
                 raise Refused(f"No metric {item.metric!r}.")
             rows.append(value_row(metric, item, now, latest))
+            positions.append(index)
         except (Refused, ValidationFailed) as exc:
             rejected.append({"index": index, "error": str(exc)})
+    over = _over_series_limit(rows)
+    if over:
+        rejected = sorted([*rejected, *({"index": positions[i], "error": _series_limit_reason()} for i in over)],
+                          key=lambda r: r["index"])
+        rows = [row for i, row in enumerate(rows) if i not in over]
     answer = {"accepted": len(rows), "rejected": rejected}
     with transaction.atomic():
         if batch_id is not None and rows:

@@ -54,8 +54,9 @@ def credentials_from_request(request: HttpRequest) -> str | None:
     return None
 
 
-# Metric values, one metric's or a batch: `/api/v1/metrics/<name>/values`, `/api/v1/metrics/values/batch`.
-METRIC_VALUES_PATH = re.compile(r"^/api/v1/metrics/(?:values/batch|[^/]+/values)$")
+# Metric values, one metric's or a batch: `/api/v1/metrics/<name>/values`, `/api/v1/metrics/values/batch`,
+# and the seed API's `/api/v1/metrics/values` (the metric in the body); a trailing slash too.
+METRIC_VALUES_PATH = re.compile(r"^/api/v1/metrics/(?:values/batch|values|[^/]+/values)/?$")
 
 
 def is_ingestion_path(path: str) -> bool:

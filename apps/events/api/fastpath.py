@@ -40,6 +40,7 @@ ROUTES: dict[str, Callable[[HttpRequest], HttpResponse]] = {
     "/v1/batch": ingest.segment_batch,
     "/api/v1/events/track": ingest.native_track,
     "/api/v1/events/batch": ingest.native_batch,
+    "/api/v1/events/track/batch": ingest.native_batch,
     "/batch/": ingest.posthog_capture,
     "/batch": ingest.posthog_capture,
     "/capture/": ingest.posthog_capture,
@@ -54,7 +55,8 @@ class IngestionFastPath:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
-        view = ROUTES.get(path) if environ.get("REQUEST_METHOD") == "POST" else None
+        # A trailing slash is tolerated on the native paths, as on every other API path.
+        view = (ROUTES.get(path) or ROUTES.get(path.rstrip("/"))) if environ.get("REQUEST_METHOD") == "POST" else None
         if view is None:
             return self.application(environ, start_response)
         started = time.perf_counter()
@@ -72,7 +74,7 @@ class IngestionFastPath:
             response["Access-Control-Allow-Origin"] = "*"
         # As CommonMiddleware does: lets the server keep the connection alive without chunking.
         response["Content-Length"] = str(len(response.content))
-        route = path.lstrip("/")
+        route = path.lstrip("/") if path in ROUTES else path.strip("/")
         REQUESTS.labels("POST", route, str(response.status_code)).inc()
         REQUEST_LATENCY.labels("POST", route).observe(time.perf_counter() - started)
         # As Django's WSGIHandler: closing the response sends request_finished.

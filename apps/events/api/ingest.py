@@ -18,6 +18,7 @@ from django.views.decorators.http import require_POST
 from apps.core.errors import error_response
 from apps.events import limits
 from apps.events.ingestion import (
+    MAX_ID_LENGTH,
     BodyError,
     Clock,
     EventRejected,
@@ -146,9 +147,14 @@ def native_track(request: HttpRequest) -> HttpResponse:
 @csrf_exempt
 @require_POST
 def native_batch(request: HttpRequest) -> HttpResponse:
+    """`{"events": [...], "source"?, "sent_at"?}` or a bare list; also the seed's `/events/track/batch`."""
+
     def parse(body: Any, clock: Clock) -> tuple[list, list]:
         items = body.get("events") if isinstance(body, dict) else body
-        return _each(batch_list(items, name="events"), lambda event: parse_native(event, clock))
+        source = body.get("source") if isinstance(body, dict) else None
+        if source is not None and (not isinstance(source, str) or len(source) > MAX_ID_LENGTH or "\x00" in source):
+            raise BodyError(400, "invalid", f"source must be a string of at most {MAX_ID_LENGTH} characters.")
+        return _each(batch_list(items, name="events"), lambda event: parse_native(event, clock, source=source))
 
     return _receive(request, body_key=None, parse_batch=parse, single=False)
 

@@ -4,6 +4,7 @@ from apps.events.api import views
 
 urlpatterns = [
     path("events", views.EventListApi.as_view(), name="events"),
+    path("events/query", views.EventQueryApi.as_view(), name="events-query"),
     path("events/export", views.EventExportApi.as_view(), name="events-export"),
     path("persons", views.PersonListApi.as_view(), name="persons"),
     path("persons/<str:distinct_id>", views.PersonDetailApi.as_view(), name="person"),

@@ -14,6 +14,8 @@ urlpatterns = [
     path("v1/batch", ingest.segment_batch, name="segment-batch"),
     path("api/v1/events/track", ingest.native_track, name="events-track"),
     path("api/v1/events/batch", ingest.native_batch, name="events-batch"),
+    # The seed API's name for the same batch.
+    path("api/v1/events/track/batch", ingest.native_batch, name="events-track-batch"),
     path("batch/", ingest.posthog_capture, name="posthog-batch"),
     path("batch", ingest.posthog_capture),
     path("capture/", ingest.posthog_capture, name="posthog-capture"),

@@ -16,6 +16,7 @@ from apps.core.api import TenantApi
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination, paginate
 from apps.events import export, privacy, selectors
+from apps.events.types import ACCEPTED_TYPES, canonical_type
 from apps.events.api.serializers import EventOutput, PersonOutput, PrivacyJobOutput
 
 _NAME = re.compile(r"^[A-Za-z0-9_$][A-Za-z0-9_$.\-]{0,99}$")
@@ -49,8 +50,19 @@ EVENT_FILTER_PARAMETERS = [
 ]
 
 
+def _event_type(filters: dict) -> dict:
+    """The seed's type names are accepted (`page_view` reads the stored `page`; apps.events.types)."""
+    given = filters.get("event_type")
+    if given is not None:
+        filters["event_type"] = canonical_type(given)
+        if filters["event_type"] is None:
+            raise ValidationFailed(f"event_type must be one of {', '.join(sorted(ACCEPTED_TYPES))}.",
+                                   details={"event_type": given})
+    return filters
+
+
 def _events(view: TenantApi, request: Request):  # noqa: ANN202
-    filters = view.validate(EventFilters, request.query_params)
+    filters = _event_type(view.validate(EventFilters, request.query_params))
     return selectors.event_list(**filters, properties=_named_filters(request, "properties"))
 
 
@@ -61,6 +73,37 @@ class EventListApi(TenantApi):
     @extend_schema(parameters=EVENT_FILTER_PARAMETERS, responses=EventOutput(many=True), summary="List events")
     def get(self, request: Request) -> Response:
         return paginate(self, _events(self, request), EventOutput, ordering=("-timestamp", "-id"))
+
+
+@extend_schema(tags=["events"])
+class EventQueryApi(TenantApi):
+    """The seed API's `POST /events/query`: the events list with its filters in a JSON body."""
+
+    pagination_class = CursorPagination
+
+    class Input(serializers.Serializer):
+        event_type = serializers.CharField(required=False, max_length=40)
+        event_name = serializers.CharField(required=False, max_length=200)
+        user_id = serializers.CharField(required=False, max_length=200)
+        start_time = serializers.DateTimeField(required=False)
+        end_time = serializers.DateTimeField(required=False)
+        properties = serializers.DictField(child=serializers.CharField(max_length=1000), required=False,
+                                           help_text="Property equals the value (each).")
+        limit = serializers.IntegerField(min_value=1, max_value=1000, default=100)
+
+    @extend_schema(request=Input, responses=EventOutput(many=True), summary="Query events (seed API)",
+                   description="Newest first. `next` is this path with a cursor: POST the same body to it.")
+    def post(self, request: Request) -> Response:
+        data = _event_type(self.validate(self.Input, request.data))
+        properties = data.get("properties") or {}
+        for name in properties:
+            if not _NAME.match(name) or "__" in name:
+                raise ValidationFailed(f"{name!r} is not a valid property name.", details={"properties": name})
+        events = selectors.event_list(
+            event=data.get("event_name"), event_type=data.get("event_type"), distinct_id=data.get("user_id"),
+            date_from=data.get("start_time"), date_to=data.get("end_time"), properties=properties,
+        )
+        return paginate(self, events, EventOutput, ordering=("-timestamp", "-id"), page_size=data["limit"])
 
 
 @extend_schema(tags=["events"])

@@ -25,7 +25,14 @@ from typing import Any
 from django.db import connection
 
 from apps.core.timeranges import TimeRange
-from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
+from apps.insights.filters import (
+    PERSON,
+    PERSON_JOIN,
+    TRAITS_JOIN,
+    event_match_sql,
+    events_of_steps_sql,
+    filters_sql,
+)
 from apps.insights.segments import segment_condition
 from apps.insights.spec import FunnelSpec
 
@@ -51,9 +58,11 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
         step_where, step_params, step_person = filters_sql(step.filters, f"steps[{index - 1}].filters")
         needs_person |= step_person
         entry = 'AND e."timestamp" < %s' if index == 1 else ""
-        flags.append(f'(e.event = %s {entry} AND {step_where}) AS s{index}')
-        flag_params.extend([step.event, *([time_range.end] if index == 1 else []), *step_params])
+        match_sql, match_params = event_match_sql(step)
+        flags.append(f'({match_sql} {entry} AND {step_where}) AS s{index}')
+        flag_params.extend([*match_params, *([time_range.end] if index == 1 else []), *step_params])
     person_join = TRAITS_JOIN if needs_person else ""
+    steps_sql, steps_params = events_of_steps_sql(steps)
     window = f"{spec.window_seconds} seconds"
     # Later steps happen at most `window` after an entry, and entries start before date_to.
     rows_sql = f"""
@@ -62,10 +71,10 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
         FROM events e
         {PERSON_JOIN}
         {person_join}
-        WHERE e.event = ANY(%s) AND e."timestamp" >= %s AND e."timestamp" < %s::timestamptz + %s::interval
+        WHERE {steps_sql} AND e."timestamp" >= %s AND e."timestamp" < %s::timestamptz + %s::interval
           AND {where} AND {segment_sql}
     """
-    rows_params = [*flag_params, sorted({step.event for step in steps}), time_range.start, time_range.end, window,
+    rows_params = [*flag_params, *steps_params, time_range.start, time_range.end, window,
                    *params, *segment_params]
     n = len(steps)
     later = ", ".join(f"max(g) FILTER (WHERE s{k}) OVER later AS later{k}" for k in range(2, n + 1))
@@ -127,7 +136,7 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     for k, step in enumerate(steps):
         count = counts[k]
         results.append({
-            "event": step.event,
+            "event": step.label,
             "count": count,
             "conversion_from_start": count / counts[0] if counts[0] else 0.0,
             "conversion_from_previous": (count / counts[k - 1] if counts[k - 1] else 0.0) if k else

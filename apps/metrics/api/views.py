@@ -16,6 +16,7 @@ from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
 from apps.events import limits
 from apps.events.api.parsers import IngestionJsonParser
+from apps.insights.budget import query_rate_check
 from apps.insights.engine import query_run
 from apps.metrics import analysis, selectors, services
 from apps.metrics.api.serializers import (
@@ -98,6 +99,55 @@ class MetricValueBatchApi(IngestionApi):
         return Response(answer)
 
 
+@extend_schema(tags=["metrics"])
+class SeedMetricValueApi(IngestionApi):
+    """The seed API's `POST /metrics/values {"metric_id", "value", "dimensions"?, "timestamp"?}`:
+    the same as `POST /metrics/{metric_id}/values` (the metric id is its name)."""
+
+    parser_classes = [IngestionJsonParser]
+
+    @extend_schema(request=ValueInput, responses={200: AcceptedOutput, **error_responses(413, 415, 429)},
+                   summary="Record one value, the metric named in the body (seed API; write key)",
+                   operation_id="metrics_values_by_id_create")
+    def post(self, request: Request) -> Response:
+        _rate_limit(request)
+        data = request.data
+        name = data.get("metric_id") if isinstance(data, dict) else None
+        if not isinstance(name, str) or not name:
+            raise ValidationFailed("`metric_id` (the metric's name) is required.", details={"metric_id": "missing"})
+        services.metric_value_record(name=name, data={k: v for k, v in data.items() if k != "metric_id"})
+        return Response({"accepted": 1, "rejected": []})
+
+
+class SeedAggregateInput(serializers.Serializer):
+    metric_id = serializers.CharField(max_length=200)
+    aggregation_method = serializers.CharField(required=False, default="sum")
+    granularity = serializers.CharField(required=False, default="hour")
+    start_time = serializers.CharField(required=False)
+    end_time = serializers.CharField(required=False)
+    timezone = serializers.CharField(required=False)
+    group_by = serializers.ListField(child=serializers.CharField(max_length=64), required=False, default=list)
+    dimensions = serializers.DictField(required=False, default=dict)
+    limit = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=100)
+
+
+@extend_schema(tags=["metrics"])
+class SeedMetricAggregateApi(TenantApi):
+    """The seed API's `POST /metrics/aggregate`: the `metric` query kind with the seed's names
+    (`metric_id` = metric, `aggregation_method` = aggregation, `start_time`/`end_time` = the range)."""
+
+    @extend_schema(request=SeedAggregateInput, responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   summary="Aggregate a metric (seed API)", operation_id="metrics_aggregate_by_id")
+    def post(self, request: Request) -> Response:
+        data = self.validate(SeedAggregateInput, request.data)
+        query_rate_check(request.auth)
+        spec = {"kind": "metric", "metric": data["metric_id"], "aggregation": data["aggregation_method"],
+                "granularity": data["granularity"], "group_by": data["group_by"], "dimensions": data["dimensions"],
+                "limit": data["limit"], "date_from": data.get("start_time"), "date_to": data.get("end_time"),
+                "timezone": data.get("timezone")}
+        return Response(query_run(data={k: v for k, v in spec.items() if v is not None}, tenant=request.user.tenant))
+
+
 class AggregateParams(serializers.Serializer):
     aggregation = serializers.CharField(required=False, default="sum")
     granularity = serializers.CharField(required=False, default="hour")
@@ -123,6 +173,7 @@ AGGREGATE_PARAMETERS = [
 def _aggregate(view: TenantApi, request: Request, name: str) -> dict:
     """The query parameters as a `metric` query spec, run by the query engine (cached like any query)."""
     params = view.validate(AggregateParams, request.query_params)
+    query_rate_check(request.auth)
     group_by = [g for g in params.pop("group_by", "").split(",") if g]
     dimensions = {key.split(".", 1)[1]: request.query_params.getlist(key)
                   for key in request.query_params if key.startswith("dimensions.")}
