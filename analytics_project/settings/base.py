@@ -91,10 +91,14 @@ ROOT_URLCONF = "analytics_project.urls_tenant"
 DATABASE_ROUTERS = ("django_tenants.routers.TenantSyncRouter",)
 
 MIDDLEWARE = [
+    # Outermost: any error on an API path, Django's own pages included, becomes the JSON error body.
+    "apps.core.api_errors.ApiErrorsMiddleware",
     "apps.core.middleware.RequestMetricsMiddleware",
     # Before routing: a CORS preflight carries no key and must not be refused as unauthenticated.
     "corsheaders.middleware.CorsMiddleware",
     "apps.tenancy.middleware.TenantRoutingMiddleware",
+    "apps.core.api_errors.TrailingSlashMiddleware",
+    "apps.insights.budget.QueryBudgetMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -275,6 +279,9 @@ EVENT_DEDUPE_DAYS = env.int("EVENT_DEDUPE_DAYS", default=30, minimum=1)
 # Monthly partitions are created this many months ahead.
 EVENT_PARTITIONS_AHEAD = env.int("EVENT_PARTITIONS_AHEAD", default=3, minimum=1)
 # Metric values may be stamped at most this far in the future (clock skew of the sender).
+# The most series (combinations of dimension values) one metric may have; a value that would start
+# another is refused with its reason.
+METRIC_MAX_SERIES = env.int("METRIC_MAX_SERIES", default=10000, minimum=1)
 METRIC_MAX_FUTURE_SECONDS = env.int("METRIC_MAX_FUTURE_SECONDS", default=86400, minimum=0)
 # Metric aggregations over ranges longer than this read rollups (percentiles then within 1%).
 METRIC_ROLLUP_AFTER_HOURS = env.int("METRIC_ROLLUP_AFTER_HOURS", default=48, minimum=0)
@@ -292,22 +299,42 @@ REPORT_RUN_LEASE_SECONDS = env.int("REPORT_RUN_LEASE_SECONDS", default=900, mini
 # 09:00:00); a number of seconds otherwise.
 REPORTS_DISPATCH_EVERY_SECONDS = env.int("REPORTS_DISPATCH_EVERY_SECONDS", default=0, minimum=0)
 # Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
-METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=2, minimum=1)
+# (The seed's PROCESSING_MAX_WORKERS sets it too, when METRIC_ROLLUP_WORKERS is not set.)
+METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=env.int("PROCESSING_MAX_WORKERS", default=2,
+                                                                        minimum=1), minimum=1)
 # Query engine: the most buckets one trends query may have; how long answers are cached (a range
 # reaching now is never served staler than QUERY_CACHE_TTL_NOW seconds).
 QUERY_MAX_BUCKETS = env.int("QUERY_MAX_BUCKETS", default=5000, minimum=10)
 QUERY_CACHE_TTL_NOW = env.int("QUERY_CACHE_TTL_NOW", default=60, minimum=0)
-QUERY_CACHE_TTL_PAST = env.int("QUERY_CACHE_TTL_PAST", default=86400, minimum=0)
+# (The seed's CACHE_DEFAULT_TTL sets it too, when QUERY_CACHE_TTL_PAST is not set.)
+QUERY_CACHE_TTL_PAST = env.int("QUERY_CACHE_TTL_PAST", default=env.int("CACHE_DEFAULT_TTL", default=86400,
+                                                                      minimum=0), minimum=0)
+# The seed's switch: false answers every query from PostgreSQL (nothing read from or written to
+# the cache).
+ENABLE_QUERY_CACHE = env.bool("ENABLE_QUERY_CACHE", default=True)
 # Memory one sort or hash of a query may use, in MB (PostgreSQL's work_mem, for queries only):
 # enough to group a 90-day question in memory instead of sorting on disk.
 QUERY_WORK_MEM_MB = env.int("QUERY_WORK_MEM_MB", default=128, minimum=4)
 # The longest a query may run, in milliseconds; beyond it the answer is a 503 (`query_timeout`).
 QUERY_TIMEOUT_MS = env.int("QUERY_TIMEOUT_MS", default=60000, minimum=1)
+# All the query work of one request (every series, every widget of a dashboard) shares this many
+# milliseconds; a statement that would start past it is refused (503 `query_timeout`).
+QUERY_REQUEST_BUDGET_MS = env.int("QUERY_REQUEST_BUDGET_MS", default=60000, minimum=100)
+# Queries that reach PostgreSQL at once for one tenant (cache hits never wait); one more is a 429.
+QUERY_CONCURRENCY_PER_TENANT = env.int("QUERY_CONCURRENCY_PER_TENANT", default=4, minimum=0)
+# Query, aggregate and dashboard-data requests one key may make per minute (0: no limit).
+QUERY_RATE_LIMIT_PER_MINUTE = env.int("QUERY_RATE_LIMIT_PER_MINUTE", default=600, minimum=0)
+# The longest range a funnel, events or metric query may cover, in days (trends are bounded by
+# QUERY_MAX_BUCKETS, retention by its periods).
+QUERY_MAX_RANGE_DAYS = env.int("QUERY_MAX_RANGE_DAYS", default=3660, minimum=1)
+# A shared dashboard's public page is served from its last computed data; data older than this
+# (seconds) is refreshed by a worker while visitors still get it.
+SHARE_PAGE_REFRESH_SECONDS = env.int("SHARE_PAGE_REFRESH_SECONDS", default=300, minimum=0)
 # Django refuses larger bodies before the ingestion views see them; leave room for their own 413.
 DATA_UPLOAD_MAX_MEMORY_SIZE = INGEST_MAX_BODY_BYTES + 1024
 
 # Browser clients send events from any origin; nothing else is cross-origin.
-CORS_URLS_REGEX = r"^/(v1/|api/v1/events/(track|batch)$|batch/?$|capture/?$|e/)"
+CORS_URLS_REGEX = r"^/(v1/|api/v1/events/(track|batch|track/batch)/?$|batch/?$|capture/?$|e/)"
 CORS_ALLOW_ALL_ORIGINS = True
 CORS_ALLOW_HEADERS = ["authorization", "content-type", "content-encoding"]
 
@@ -316,6 +343,10 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SEC
 # How long a process reuses a resolved API key (and its tenant's settings) without reading the
 # database; a revocation reaches other processes within this time. 0 turns the cache off.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
+
+# Prometheus' scrape at /metrics: with a token, only `Authorization: Bearer <token>` is served;
+# without one, requests that came through a proxy (X-Forwarded-For) are refused.
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
 LOGGING = {
     "version": 1,
