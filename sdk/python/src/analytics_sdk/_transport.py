@@ -60,9 +60,11 @@ def _retryable(error: errors.AnalyticsError) -> bool:
 
 class Transport:
     def __init__(self, host: str, *, timeout: float, backoff: Backoff,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None, max_connections: int | None = None) -> None:
         self.backoff = backoff
-        self.http = httpx.AsyncClient(base_url=host.rstrip("/"), timeout=timeout, transport=transport,
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections) \
+            if max_connections else httpx.Limits()
+        self.http = httpx.AsyncClient(base_url=host.rstrip("/"), timeout=timeout, transport=transport, limits=limits,
                                       headers={"User-Agent": f"analytics-sdk-python/{VERSION}"})
 
     async def request(self, method: str, path: str, *, key: str, body: Any = None,
