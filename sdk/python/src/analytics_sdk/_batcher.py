@@ -179,15 +179,21 @@ class Batcher:
         finally:
             self._blocked -= 1
 
+    async def wait(self, names: tuple[str, ...] | None = None) -> None:
+        """Returns once every item queued before the call (in the channels `names`, or all) is sent
+        or has failed for good."""
+        targets = [(channel, channel.pushed) for name, channel in self.channels.items()
+                   if names is None or name in names]
+        if all(channel.done >= pushed for channel, pushed in targets) or self._task is None:
+            return
+        self._drain()
+        async with self._changed:
+            await self._changed.wait_for(
+                lambda: self._stopped or all(channel.done >= pushed for channel, pushed in targets))
+
     async def flush(self) -> FlushResult:
-        """Returns once every item queued before the call is sent or has failed for good, with the
-        refusals since the previous flush."""
-        targets = [(channel, channel.pushed) for channel in self.channels.values()]
-        if not all(channel.done >= pushed for channel, pushed in targets):
-            self._drain()
-            async with self._changed:
-                await self._changed.wait_for(
-                    lambda: self._stopped or all(channel.done >= pushed for channel, pushed in targets))
+        """`wait()` for everything, then the refusals since the previous flush."""
+        await self.wait()
         result = FlushResult(list(self._refusals))
         self._refusals.clear()
         return result

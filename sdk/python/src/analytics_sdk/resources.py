@@ -221,6 +221,7 @@ class Events(_Api):
         `event_type` is a seed type or the server's (page_view reads the server's page events);
         `user_id` is any of the person's distinct ids; `start_time` and `end_time` bound the time
         ([start, end)); `properties`: property equals value."""
+        await self._batcher.wait(("events",))  # read your own writes: what this client queued is sent
         kind = plain(event_type)
         kind = _TYPE_ALIASES.get(kind, (kind,))[0]
         params: dict[str, Any] = {"event_type": kind, "event": event_name, "distinct_id": user_id,
@@ -241,6 +242,7 @@ class Events(_Api):
         """A funnel (`POST /api/v1/query`, kind funnel) over [start_time, end_time). A step that is an
         EventType value (page_view, click, ...) is an event of that type (`{"event_type": ...}`);
         any other text is an event name; a mapping is a step as the query API takes it."""
+        await self._batcher.wait(("events",))  # read your own writes
         types = {member.value for member in EventType}
         steps = [dict(step) if isinstance(step, Mapping) else
                  {"event_type": plain(step)} if plain(step) in types else {"event": plain(step)}
@@ -385,6 +387,7 @@ class Metrics(_Api):
         date_to = _pick("date_to", date_to, _when(end_time), "end_time")
         filters = {f"dimensions.{key}": [value] if isinstance(value, str) else list(value)
                    for key, value in (dimensions or {}).items()}
+        await self._batcher.wait(("metrics",))  # read your own writes: what this client queued is sent
         answer = await self._get(f"/api/v1/metrics/{_seg(name)}/aggregate", aggregation=aggregation,
                                  granularity=granularity, date_from=date_from, date_to=date_to,
                                  timezone=timezone, group_by=",".join(group_by) if group_by else None,
