@@ -262,7 +262,8 @@ def stored(tenant) -> list[tuple]:  # noqa: ANN001
     with schema_context(tenant.schema_name), connection.cursor() as cursor:
         cursor.execute("SELECT event_type, event, distinct_id, anonymous_id, properties FROM events "
                        "ORDER BY timestamp, id")
-        return [(kind, name, who, anon, json.loads(props)) for kind, name, who, anon, props in cursor.fetchall()]
+        return [(kind, name, who, anon, json.loads(props))
+                for kind, name, who, anon, props in cursor.fetchall()]
 
 
 def test_basic_usage_counts_the_page_view_and_aggregates_the_gauge(seed_tenant, live_server):
@@ -312,7 +313,8 @@ def test_reference_events_are_stored_with_their_types_and_read_back(seed_tenant,
         await eval(run, names)  # noqa: S307
         events = names["events"]
         assert sorted(e["event_name"] for e in events) == ["$pageview", "$pageview"]
-        assert sorted(e.properties.get("name", e.properties.get("url")) for e in events) == ["/home", "home_page"]
+        names_or_urls = sorted(e.properties.get("name", e.properties.get("url")) for e in events)
+        assert names_or_urls == ["/home", "home_page"]
         assert await total(client, {"event": "$pageview"}) == 2
         assert await total(client, {"event": "$click"}) == 1
         assert await total(client, {"event": "purchase", "math": "sum", "property": "value"}) == 99.99
@@ -360,12 +362,15 @@ def test_reference_metrics_create_the_implied_metrics_and_aggregate(seed_tenant,
         run = compile(REFERENCE_METRICS, "seed 002", "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
         await eval(run, names)  # noqa: S307
         aggregates = names["aggregates"]
-        assert aggregates["metric"] == "page_views" and sum(v or 0 for v in aggregates.series[0]["values"]) == 1
-        kinds = {name: (await client.metrics.get_metric(name)) for name in ("page_views", "cpu_usage", "response_time")}
+        assert aggregates["metric"] == "page_views"
+        assert sum(v or 0 for v in aggregates.series[0]["values"]) == 1
+        kinds = {name: (await client.metrics.get_metric(name))
+                 for name in ("page_views", "cpu_usage", "response_time")}
         assert {name: (m.metric_type, m.unit) for name, m in kinds.items()} == {
             "page_views": ("counter", ""), "cpu_usage": ("gauge", ""), "response_time": ("histogram", "ms")}
         for name, aggregation, value in (("cpu_usage", "last", 75.5), ("response_time", "max", 120)):
-            answer = await client.metrics.aggregate(name, aggregation=aggregation, granularity="day", date_from="-1d")
+            answer = await client.metrics.aggregate(name, aggregation=aggregation, granularity="day",
+                                                    date_from="-1d")
             assert [v for v in answer.series[0]["values"] if v is not None] == [value]
         # The server refuses a dimension the metric did not declare: the refusal is reported.
         result = await client.flush()
@@ -409,7 +414,8 @@ def test_realtime_dashboard_shows_the_gauge(seed_tenant, live_server):
 
     asyncio.run(setup())
     names = namespace()
-    run_block(REALTIME_DASHBOARD + "\nasyncio.run(create_realtime_dashboard())\n", {**names, "asyncio": asyncio})
+    run_block(REALTIME_DASHBOARD + "\nasyncio.run(create_realtime_dashboard())\n",
+              {**names, "asyncio": asyncio})
 
     async def check() -> None:
         async with secret_client(tenant, live_server.url) as client:
@@ -434,7 +440,8 @@ def test_customer_segmentation_puts_the_high_value_customer_in_the_segment(seed_
             await client.events.identify("small", {"monthly_revenue": 100})
 
     asyncio.run(setup())
-    run_block(CUSTOMER_SEGMENTATION + "\nasyncio.run(create_user_segments())\n", {**namespace(), "asyncio": asyncio})
+    run_block(CUSTOMER_SEGMENTATION + "\nasyncio.run(create_user_segments())\n",
+              {**namespace(), "asyncio": asyncio})
 
     async def check() -> None:
         async with secret_client(tenant, live_server.url) as client:
@@ -449,7 +456,8 @@ def test_customer_segmentation_puts_the_high_value_customer_in_the_segment(seed_
     asyncio.run(check())
 
 
-def test_automated_reporting_delivers_the_report_to_the_subscriber(seed_tenant, live_server, inbox):  # noqa: F811
+def test_automated_reporting_delivers_the_report_to_the_subscriber(
+        seed_tenant, live_server, inbox):  # noqa: ANN001, F811
     tenant = seed_tenant("isp-tenant")
 
     async def setup() -> None:
@@ -459,7 +467,8 @@ def test_automated_reporting_delivers_the_report_to_the_subscriber(seed_tenant, 
                 await client.metrics.set_gauge(name, 7)
 
     asyncio.run(setup())
-    run_block(AUTOMATED_REPORTING + "\nasyncio.run(setup_automated_reports())\n", {**namespace(), "asyncio": asyncio})
+    run_block(AUTOMATED_REPORTING + "\nasyncio.run(setup_automated_reports())\n",
+              {**namespace(), "asyncio": asyncio})
 
     async def deliver() -> None:
         # SDK Reference: `await client.reports.generate_report(...)`.
@@ -484,7 +493,8 @@ def test_a_refusal_reaches_the_log_on_error_and_flush(seed_tenant, live_server, 
     async def main() -> None:
         async with secret_client(tenant, live_server.url) as admin:
             await admin.metrics.create_metric("jobs", "counter")
-        async with AnalyticsClient(api_key=tenant.write_key, host=live_server.url, on_error=seen.append) as client:
+        async with AnalyticsClient(api_key=tenant.write_key, host=live_server.url,
+                                   on_error=seen.append) as client:
             await client.metrics.record_value("jobs", 1, dimensions={"queue": "mail"})  # undeclared dimension
             await client.metrics.increment("jobs")  # stored
             await client.metrics.increment("no_such_metric")  # a write key cannot create it
@@ -503,7 +513,8 @@ def test_a_refusal_reaches_the_log_on_error_and_flush(seed_tenant, live_server, 
     assert "Dimension 'queue' is not allowed" in refusal.reasons[0]
     assert refusal.reasons[1].startswith("No metric 'no_such_metric'.") and "403" in refusal.reasons[1]
     logged = [r for r in caplog.records if r.levelno == logging.ERROR]
-    assert len(logged) == 1 and "queue" in logged[0].getMessage() and "no_such_metric" in logged[0].getMessage()
+    assert len(logged) == 1
+    assert "queue" in logged[0].getMessage() and "no_such_metric" in logged[0].getMessage()
     assert tenant.write_key not in caplog.text and tenant.secret_key not in caplog.text
 
 

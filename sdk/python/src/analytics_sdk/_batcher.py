@@ -5,7 +5,7 @@ per client sends them in batches, one request at a time, oldest first.
   `flush_bytes` of JSON are queued; everything queued leaves every `flush_interval` seconds, on
   `flush()`, on close, and when a caller is blocked on a full queue.
 - Network errors, timeouts, 429 and 5xx are retried with exponential backoff and full jitter, up
-  to `max_retries` times. Events carry a client-made messageId and each metric batch a batch_id,
+  to `max_retries` times. Events carry a client-made message_id and each metric batch a batch_id,
   so a batch that reached the server but whose answer was lost is stored once.
 - Other refusals are final. The server stores a batch's valid items and lists the others; those,
   and batches out of retries, are logged at ERROR (logger "analytics_sdk") with the server's

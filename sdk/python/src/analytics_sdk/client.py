@@ -65,7 +65,8 @@ class AnalyticsClient:
         self._batcher = Batcher(self._transport, api_key,
                                 flush_at=config.processing.batch_size if flush_at is None else flush_at,
                                 flush_bytes=flush_bytes,
-                                flush_interval=config.flush_interval if flush_interval is None else flush_interval,
+                                flush_interval=(config.flush_interval if flush_interval is None
+                                                else flush_interval),
                                 max_queue=max_queue, on_full=on_full, gzip=gzip, on_error=on_error)
         self._secret = secret_key or config.secret_key or api_key
         self._tenant_checked = not self.tenant_id
@@ -89,7 +90,8 @@ class AnalyticsClient:
                 return
             if not self._secret.startswith("wk_"):
                 try:
-                    answer = await self._transport.request("GET", "/api/v1/tenant", key=self._secret, retry=True)
+                    answer = await self._transport.request("GET", "/api/v1/tenant", key=self._secret,
+                                                           retry=True)
                 except errors.PermissionDeniedError:
                     answer = None  # a write key (without the usual prefix): it cannot tell its tenant
                 slug = answer.get("slug") if isinstance(answer, dict) else None

@@ -59,6 +59,10 @@ def _when(value: Timestamp) -> str | None:
     return None if value is None else _time(value)
 
 
+def _user(distinct_id: str | None, user_id: str | None) -> str | None:
+    return _pick("distinct_id", distinct_id, user_id, "user_id")
+
+
 def _pick(name: str, ours: Any, seeds: Any, seed_name: str) -> Any:
     """One value given under our name or the seed API's, not both."""
     if ours is not None and seeds is not None:
@@ -127,7 +131,8 @@ class Events(_Api):
         return message_id
 
     async def track(self, event: str | None = None, *, distinct_id: str | None = None,
-                    anonymous_id: str | None = None, properties: Properties = None, timestamp: Timestamp = None,
+                    anonymous_id: str | None = None, properties: Properties = None,
+                    timestamp: Timestamp = None,
                     context: Properties = None, message_id: str | None = None,
                     event_type: EventType | str | None = None, event_name: str | None = None,
                     user_id: str | None = None, session_id: str | None = None) -> str:
@@ -149,7 +154,7 @@ class Events(_Api):
             name = _DEFAULT_NAMES.get(kind)
         if not isinstance(name, str) or not name.strip():
             raise ValueError("event (or event_name) must be a non-empty string")
-        return await self._queue(kind, name, distinct_id=_pick("distinct_id", distinct_id, user_id, "user_id"),
+        return await self._queue(kind, name, distinct_id=_user(distinct_id, user_id),
                                  anonymous_id=anonymous_id, timestamp=timestamp, properties=properties,
                                  context=context, message_id=message_id, session_id=session_id)
 
@@ -165,7 +170,7 @@ class Events(_Api):
         if not url:
             raise ValueError("url (or page_url) is required")
         page = {**(properties or {}), **_given(url=url, title=title, referrer=referrer)}
-        return await self._queue("page", "$pageview", distinct_id=_pick("distinct_id", distinct_id, user_id, "user_id"),
+        return await self._queue("page", "$pageview", distinct_id=_user(distinct_id, user_id),
                                  anonymous_id=anonymous_id, timestamp=timestamp, properties=page,
                                  context=context, session_id=session_id)
 
@@ -176,7 +181,7 @@ class Events(_Api):
         """A click: type click, named `$click`, with the element (a selector or a name of yours) as
         `element`. The `$` marks it as the SDK's, like the server's `$pageview`, so it never mixes
         with an event of your own called "Click"."""
-        return await self._queue("click", CLICK_EVENT, distinct_id=_pick("distinct_id", distinct_id, user_id, "user_id"),
+        return await self._queue("click", CLICK_EVENT, distinct_id=_user(distinct_id, user_id),
                                  anonymous_id=anonymous_id, timestamp=timestamp,
                                  properties={**(properties or {}), "element": element}, context=context,
                                  session_id=session_id)
@@ -191,7 +196,7 @@ class Events(_Api):
         if not isinstance(name, str) or not name.strip():
             raise ValueError("name must be a non-empty string")
         money = _given(value=value, currency=currency)
-        return await self._queue("conversion", name, distinct_id=_pick("distinct_id", distinct_id, user_id, "user_id"),
+        return await self._queue("conversion", name, distinct_id=_user(distinct_id, user_id),
                                  anonymous_id=anonymous_id, timestamp=timestamp,
                                  properties={**(properties or {}), **money}, context=context,
                                  session_id=session_id)
@@ -201,7 +206,7 @@ class Events(_Api):
                        user_id: str | None = None) -> str:
         """Merges `traits` into the person's. With `anonymous_id`, that visitor's person (and past
         events) becomes this user's."""
-        distinct_id = _pick("distinct_id", distinct_id, user_id, "user_id")
+        distinct_id = _user(distinct_id, user_id)
         if not distinct_id:
             raise ValueError("distinct_id (or user_id) is required")
         return await self._queue("identify", "$identify", distinct_id=distinct_id, anonymous_id=anonymous_id,
@@ -247,8 +252,8 @@ class Events(_Api):
         steps = [dict(step) if isinstance(step, Mapping) else
                  {"event_type": plain(step)} if plain(step) in types else {"event": plain(step)}
                  for step in funnel_steps]
-        body = {"kind": "funnel", "steps": steps, **_given(date_from=_when(start_time), date_to=_when(end_time),
-                                                           window=window), **spec}
+        body = {"kind": "funnel", "steps": steps,
+                **_given(date_from=_when(start_time), date_to=_when(end_time), window=window), **spec}
         return models.parse(models.QueryResult, await self._post("/api/v1/query", body, retry=True))
 
 

@@ -78,8 +78,8 @@ class ReportType(str, Enum):
 
 
 # The server's rule operators (apps/segments/rules.py), by the seed's name.
-SEGMENT_OPERATORS = {"equals": "eq", "not_equals": "neq", "greater_than": "gt", "greater_than_or_equal": "gte",
-                     "less_than": "lt", "less_than_or_equal": "lte"}
+SEGMENT_OPERATORS = {"equals": "eq", "not_equals": "neq", "greater_than": "gt",
+                     "greater_than_or_equal": "gte", "less_than": "lt", "less_than_or_equal": "lte"}
 REPORT_TYPES = {"analytics": "queries", "custom": "queries"}
 
 
