@@ -67,7 +67,7 @@ def test_every_ingestion_method_stores_what_it_sent(sdk_tenant, host):
                        "WHERE distinct_id IN ('ann', 'anon-1', 'anon-2')")
         persons = cursor.fetchone()[0]
     assert [(kind, event) for kind, event, _, _ in rows] == [
-        ("track", "Signed Up"), ("page", "$pageview"), ("track", "$click"), ("track", "Purchase"),
+        ("track", "Signed Up"), ("page", "$pageview"), ("click", "$click"), ("conversion", "Purchase"),
         ("identify", "$identify"), ("alias", "$create_alias")]
     properties = {event: json.loads(props) for _, event, _, props in rows}
     assert properties["$pageview"] == {"url": "https://example.com/pricing", "title": "Pricing"}

@@ -7,8 +7,10 @@ results and typed errors.
 """
 
 from analytics_sdk import errors, models
-from analytics_sdk._batcher import Stats
+from analytics_sdk._batcher import FlushResult, Stats
 from analytics_sdk.client import AnalyticsClient, SyncAnalyticsClient
+from analytics_sdk.core.config import AnalyticsConfig
 
-__all__ = ["AnalyticsClient", "Stats", "SyncAnalyticsClient", "errors", "models"]
+__all__ = ["AnalyticsClient", "AnalyticsConfig", "FlushResult", "Stats", "SyncAnalyticsClient", "errors",
+           "models"]
 __version__ = "0.1.0"

@@ -60,9 +60,13 @@ def _retryable(error: errors.AnalyticsError) -> bool:
 
 class Transport:
     def __init__(self, host: str, *, timeout: float, backoff: Backoff,
-                 transport: httpx.AsyncBaseTransport | None = None) -> None:
+                 transport: httpx.AsyncBaseTransport | None = None,
+                 max_connections: int | None = None) -> None:
         self.backoff = backoff
+        limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections) \
+            if max_connections else httpx.Limits()
         self.http = httpx.AsyncClient(base_url=host.rstrip("/"), timeout=timeout, transport=transport,
+                                      limits=limits,
                                       headers={"User-Agent": f"analytics-sdk-python/{VERSION}"})
 
     async def request(self, method: str, path: str, *, key: str, body: Any = None,
@@ -76,7 +80,7 @@ class Transport:
     async def send_batch(self, path: str, *, key: str, build: Callable[[], bytes], gzip: bool,
                          on_retry: Callable[[], None]) -> Any:
         """POSTs an ingestion batch, retrying as configured. `build` makes the body for each attempt,
-        so that a retry carries its own send time (`sentAt`)."""
+        so that a retry carries its own send time (the batch's `sent_at`)."""
         async def attempt() -> Any:
             content = build()
             if gzip:  # level 1: most of the saving for a fraction of the CPU, on the event loop

@@ -63,6 +63,28 @@ class QueueFullError(AnalyticsError):
     """The client's queue holds `max_queue` items and its policy is `on_full="raise"`."""
 
 
+class TenantMismatchError(AnalyticsError):
+    """The client was given a tenant id, and its secret key belongs to another tenant."""
+
+
+class DeliveryError(AnalyticsError):
+    """Queued items the server did not store, reported after the fact (they were sent in the
+    background): to `on_error`, in the log, and in the result of `flush()`.
+
+    - `items`: the refused events or metric values, as sent;
+    - `reasons`: the server's reason for each item, in the same order (the batch's message when the
+      whole batch was refused or out of retries);
+    - `channel`: "events" or "metrics";
+    - `status`, `code`, `message`, `details`: those of the server's answer (`status` None when no
+      answer came); `cause`: the underlying error, if any.
+    """
+
+    def __init__(self, message: str, *, channel: str, items: list[dict[str, Any]], reasons: list[str],
+                 cause: Exception | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.channel, self.items, self.reasons, self.cause = channel, items, reasons, cause
+
+
 _BY_STATUS: dict[int, type[AnalyticsError]] = {
     400: ValidationError, 401: AuthenticationError, 403: PermissionDeniedError, 404: NotFoundError,
     409: ConflictError, 413: ValidationError, 415: ValidationError, 422: ValidationError,

@@ -1,0 +1,1 @@
+"""The seed API's `core` package: `analytics_sdk.core.config.AnalyticsConfig`."""
