@@ -358,8 +358,7 @@ def read_spec(spec: str) -> dict[str, Any]:
 def series_table(result: dict[str, Any]) -> Table:
     """trends and metric answers: one row per bucket, one column per series."""
     series = result.get("series") or []
-    table = Table(title=f"{result['kind']} {result.get('date_from', '')} → {result.get('date_to', '')} "
-                        f"({result.get('timezone', '')})")
+    table = Table()
     table.add_column("bucket")
     for s in series:
         if result["kind"] == "trends":
@@ -380,8 +379,8 @@ def series_table(result: dict[str, Any]) -> Table:
     return table
 
 
-def rows_table(title: str, rows: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
+def rows_table(rows: list[dict[str, Any]]) -> Table:
+    table = Table()
     columns = list(dict.fromkeys(key for row in rows for key in row))
     for column in columns:
         table.add_column(column)
@@ -395,7 +394,7 @@ def result_table(result: dict[str, Any]) -> Table | None:
     if kind in ("trends", "metric"):
         return series_table(result)
     if kind == "segment_size":
-        table = Table(title=f"segment {result.get('segment')}")
+        table = Table()
         table.add_column("bucket")
         table.add_column("size", justify="right")
         for bucket, value in zip(result.get("buckets", []), result.get("values", [])):
@@ -403,7 +402,7 @@ def result_table(result: dict[str, Any]) -> Table | None:
         return table
     for field in ("steps", "cohorts", "results"):
         if isinstance(result.get(field), list):
-            return rows_table(f"{kind} {result.get('date_from', '')} → {result.get('date_to', '')}", result[field])
+            return rows_table(result[field])
     return None
 
 
@@ -455,8 +454,13 @@ def query(
     table = None if as_json else result_table(result)
     if table is None:
         print_json(result)
-    else:
-        out.print(table)
+        return
+    # The heading on its own line: as a table title it would wrap to the table's width.
+    span = " → ".join(str(result.get(k, ""))[:16].replace("T", " ") for k in ("date_from", "date_to"))
+    name = result.get("metric") or result.get("segment") or ""
+    out.print(f"[bold]{result.get('kind')}[/bold] {name} {span} {result.get('timezone', '')}"
+              f"{'  (cached)' if result.get('cached') else ''}", soft_wrap=True, highlight=False)
+    out.print(table)
 
 
 # --- export ---------------------------------------------------------------------------------------
