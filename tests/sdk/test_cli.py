@@ -4,6 +4,7 @@ against the live server: each command's effect is read back through the API or t
 from __future__ import annotations
 
 import csv
+import http.server
 import io
 import itertools
 import json
@@ -12,6 +13,7 @@ import re
 import socket
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -158,6 +160,61 @@ def test_health_of_an_unreachable_server_exits_1(tmp_path):
         result = cli("health", "--url", f"http://127.0.0.1:{port}", cwd=tmp_path)
 
     assert "cannot reach" in one_line_error(result)
+
+
+@pytest.fixture
+def health_stub():  # noqa: ANN201
+    """A server answering GET <path> with the (status, body) set in `routes`; anything else is 404.
+    /health/detailed is another branch's work, so its answer is stubbed as it is specified."""
+    routes: dict[str, tuple[int, dict]] = {}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            status, body = routes.get(self.path, (404, {"error": {"code": "not_found", "message": "Not found.",
+                                                                   "details": None}}))
+            data = json.dumps(body).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}", routes
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.parametrize(("status", "code", "exit_code"), [("ok", 200, 0), ("degraded", 200, 0), ("down", 503, 1)])
+def test_health_shows_the_detailed_checks_and_exits_by_status(health_stub, tmp_path, status, code, exit_code):
+    url, routes = health_stub
+    routes["/health/detailed"] = (code, {"status": status, "checks": {
+        "database": {"status": "ok" if status != "down" else "down", "latency_ms": 1.234},
+        "redis": {"status": "ok" if status == "ok" else "down", "latency_ms": None},
+        "celery": {"status": "ok", "latency_ms": 12, "workers": 2}}})
+
+    result = cli("health", "--url", url, cwd=tmp_path)
+
+    assert result.returncode == exit_code, result.stderr
+    assert f"Health: {status}" in result.stdout
+    assert table_row(result.stdout, "database")[1:3] == ["ok" if status != "down" else "down", "1.2"]
+    assert table_row(result.stdout, "redis")[1:3] == ["ok" if status == "ok" else "down", "-"]
+    assert table_row(result.stdout, "celery")[1:4] == ["ok", "12.0", '{"workers":2}']
+
+
+def test_health_falls_back_to_readiness_and_exits_1_when_unavailable(health_stub, tmp_path):
+    url, routes = health_stub
+    routes["/health/ready"] = (503, {"status": "unavailable", "checks": {"postgres": "unreachable", "redis": "ok"}})
+
+    result = cli("health", "--url", url, cwd=tmp_path)
+
+    assert result.returncode == 1
+    assert table_row(result.stdout, "database")[1] == "unreachable"
 
 
 # --- what an operator needs next -------------------------------------------------------------------
