@@ -28,13 +28,22 @@ SDK_SRC = ROOT / "sdk" / "python" / "src"
 _slugs = itertools.count()
 
 
-def cli(*args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None,
-        timeout: float = 120) -> subprocess.CompletedProcess[str]:
+def cli(
+    *args: str, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("ANALYTICS_")}
     # Wide enough that Rich never folds a table cell or a message.
     clean.update({"PYTHONPATH": str(SDK_SRC), "COLUMNS": "250", "NO_COLOR": "1", **(env or {})})
-    return subprocess.run([sys.executable, "-m", "analytics_sdk.cli", *args], cwd=cwd, env=clean, input=stdin,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "analytics_sdk.cli", *args],
+        cwd=cwd,
+        env=clean,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
 
 
 def one_line_error(result: subprocess.CompletedProcess[str]) -> str:
@@ -80,43 +89,91 @@ def drop_schemas(transactional_db):  # noqa: ANN001, ANN201
 
 
 def test_track_event_stores_the_event(sdk_tenant, host, tmp_path):
-    result = cli("track-event", "user_login", "--user-id", "user123", "--property", "plan=pro", "-p", "seats=3",
-                 "--url", host, "--api-key", sdk_tenant.write_key, cwd=tmp_path)
+    result = cli(
+        "track-event",
+        "user_login",
+        "--user-id",
+        "user123",
+        "--property",
+        "plan=pro",
+        "-p",
+        "seats=3",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.write_key,
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     message_id = re.search(r"message id ([0-9a-f-]{36})", result.stdout).group(1)
     with api(host, sdk_tenant.secret_key) as http:
         events = http.get("/api/v1/events", params={"event": "user_login"}).json()["results"]
     assert [(e["distinct_id"], e["user_id"], e["message_id"], e["properties"]) for e in events] == [
-        ("user123", "user123", message_id, {"plan": "pro", "seats": 3})]
+        ("user123", "user123", message_id, {"plan": "pro", "seats": 3})
+    ]
     assert stored_events(sdk_tenant.tenant) == [("user_login", message_id)]
 
 
 def test_track_event_reads_the_host_and_key_from_the_environment(sdk_tenant, host, tmp_path):
-    result = cli("track-event", "user_login", "--anonymous-id", "anon-1", cwd=tmp_path,
-                 env={"ANALYTICS_HOST": host, "ANALYTICS_API_KEY": sdk_tenant.write_key})
+    result = cli(
+        "track-event",
+        "user_login",
+        "--anonymous-id",
+        "anon-1",
+        cwd=tmp_path,
+        env={"ANALYTICS_HOST": host, "ANALYTICS_API_KEY": sdk_tenant.write_key},
+    )
 
     assert result.returncode == 0, result.stderr
     assert [event for event, _ in stored_events(sdk_tenant.tenant)] == ["user_login"]
 
 
 def test_create_metric_defines_the_metric(sdk_tenant, host, tmp_path):
-    result = cli("create-metric", "response_time", "Response Time", "--metric-type", "histogram", "--unit", "ms",
-                 "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path)
+    result = cli(
+        "create-metric",
+        "response_time",
+        "Response Time",
+        "--metric-type",
+        "histogram",
+        "--unit",
+        "ms",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     with api(host, sdk_tenant.secret_key) as http:
         metric = http.get("/api/v1/metrics/response_time").json()
     assert (metric["name"], metric["display_name"], metric["metric_type"], metric["unit"]) == (
-        "response_time", "Response Time", "histogram", "ms")
+        "response_time",
+        "Response Time",
+        "histogram",
+        "ms",
+    )
 
 
-def test_init_tenant_through_the_platform_api_prints_keys_that_work(drop_schemas, live_server, settings, tmp_path):
+def test_init_tenant_through_the_platform_api_prints_keys_that_work(
+    drop_schemas, live_server, settings, tmp_path
+):
     slug = f"cli-remote-{next(_slugs)}"
     drop_schemas.append(slug)
 
-    result = cli("init-tenant", "--tenant-id", slug, "--name", "CLI Co", "--url", live_server.url,
-                 "--platform-token", settings.PLATFORM_API_TOKEN, cwd=tmp_path)
+    result = cli(
+        "init-tenant",
+        "--tenant-id",
+        slug,
+        "--name",
+        "CLI Co",
+        "--url",
+        live_server.url,
+        "--platform-token",
+        settings.PLATFORM_API_TOKEN,
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     assert Tenant.objects.filter(slug=slug, name="CLI Co").exists()
@@ -129,8 +186,16 @@ def test_init_tenant_through_the_platform_api_prints_keys_that_work(drop_schemas
 
 
 def test_init_tenant_with_a_taken_slug_is_one_line_and_creates_nothing(sdk_tenant, host, settings, tmp_path):
-    result = cli("init-tenant", "--tenant-id", sdk_tenant.slug, "--url", host,
-                 "--platform-token", settings.PLATFORM_API_TOKEN, cwd=tmp_path)
+    result = cli(
+        "init-tenant",
+        "--tenant-id",
+        sdk_tenant.slug,
+        "--url",
+        host,
+        "--platform-token",
+        settings.PLATFORM_API_TOKEN,
+        cwd=tmp_path,
+    )
 
     assert "409" in one_line_error(result)
     assert Tenant.objects.filter(slug=sdk_tenant.slug).count() == 1
@@ -170,8 +235,9 @@ def health_stub():  # noqa: ANN201
 
     class Handler(http.server.BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802
-            status, body = routes.get(self.path, (404, {"error": {"code": "not_found", "message": "Not found.",
-                                                                   "details": None}}))
+            status, body = routes.get(
+                self.path, (404, {"error": {"code": "not_found", "message": "Not found.", "details": None}})
+            )
             data = json.dumps(body).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
@@ -190,13 +256,22 @@ def health_stub():  # noqa: ANN201
     server.server_close()
 
 
-@pytest.mark.parametrize(("status", "code", "exit_code"), [("ok", 200, 0), ("degraded", 200, 0), ("down", 503, 1)])
+@pytest.mark.parametrize(
+    ("status", "code", "exit_code"), [("ok", 200, 0), ("degraded", 200, 0), ("down", 503, 1)]
+)
 def test_health_shows_the_detailed_checks_and_exits_by_status(health_stub, tmp_path, status, code, exit_code):
     url, routes = health_stub
-    routes["/health/detailed"] = (code, {"status": status, "checks": {
-        "database": {"status": "ok" if status != "down" else "down", "latency_ms": 1.234},
-        "redis": {"status": "ok" if status == "ok" else "down", "latency_ms": None},
-        "celery": {"status": "ok", "latency_ms": 12, "workers": 2}}})
+    routes["/health/detailed"] = (
+        code,
+        {
+            "status": status,
+            "checks": {
+                "database": {"status": "ok" if status != "down" else "down", "latency_ms": 1.234},
+                "redis": {"status": "ok" if status == "ok" else "down", "latency_ms": None},
+                "celery": {"status": "ok", "latency_ms": 12, "workers": 2},
+            },
+        },
+    )
 
     result = cli("health", "--url", url, cwd=tmp_path)
 
@@ -209,7 +284,10 @@ def test_health_shows_the_detailed_checks_and_exits_by_status(health_stub, tmp_p
 
 def test_health_falls_back_to_readiness_and_exits_1_when_unavailable(health_stub, tmp_path):
     url, routes = health_stub
-    routes["/health/ready"] = (503, {"status": "unavailable", "checks": {"postgres": "unreachable", "redis": "ok"}})
+    routes["/health/ready"] = (
+        503,
+        {"status": "unavailable", "checks": {"postgres": "unreachable", "redis": "ok"}},
+    )
 
     result = cli("health", "--url", url, cwd=tmp_path)
 
@@ -221,32 +299,79 @@ def test_health_falls_back_to_readiness_and_exits_1_when_unavailable(health_stub
 
 
 def test_query_trends_prints_the_count(sdk_tenant, host, tmp_path):
-    send(host, sdk_tenant.write_key, *[{"event_name": "user_login", "user_id": f"u{i % 2}"} for i in range(3)],
-         {"event_name": "other", "user_id": "u1"})
+    send(
+        host,
+        sdk_tenant.write_key,
+        *[{"event_name": "user_login", "user_id": f"u{i % 2}"} for i in range(3)],
+        {"event_name": "other", "user_id": "u1"},
+    )
 
-    table = cli("query", "trends", "--event", "user_login", "--interval", "day", "--date-from", "-7d", "--refresh",
-                "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path)
-    raw = cli("query", "trends", "-e", "user_login", "--math", "unique_persons", "--json",
-              "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path)
+    table = cli(
+        "query",
+        "trends",
+        "--event",
+        "user_login",
+        "--interval",
+        "day",
+        "--date-from",
+        "-7d",
+        "--refresh",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+    )
+    raw = cli(
+        "query",
+        "trends",
+        "-e",
+        "user_login",
+        "--math",
+        "unique_persons",
+        "--json",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+    )
 
     assert table.returncode == 0, table.stderr
     assert table_row(table.stdout, "total")[1:] == ["3"]
     assert len([line for line in table.stdout.splitlines() if re.match(r"^│ \d{4}-\d\d-\d\dT", line)]) == 8
     assert raw.returncode == 0, raw.stderr
     assert [(s["event"], s["math"], s["total"]) for s in json.loads(raw.stdout)["series"]] == [
-        ("user_login", "unique_persons", 2)]
+        ("user_login", "unique_persons", 2)
+    ]
 
 
 def test_query_runs_any_spec_from_a_file_or_stdin(sdk_tenant, host, tmp_path):
-    send(host, sdk_tenant.write_key, {"event_name": "Signed Up", "user_id": "a"},
-         {"event_name": "Signed Up", "user_id": "b"}, {"event_name": "Purchased", "user_id": "a"})
+    send(
+        host,
+        sdk_tenant.write_key,
+        {"event_name": "Signed Up", "user_id": "a"},
+        {"event_name": "Signed Up", "user_id": "b"},
+        {"event_name": "Purchased", "user_id": "a"},
+    )
     spec = {"kind": "funnel", "steps": [{"event": "Signed Up"}, {"event": "Purchased"}], "refresh": True}
     (tmp_path / "funnel.json").write_text(json.dumps(spec))
 
-    from_file = cli("query", "--spec", "funnel.json", "--url", host, "--api-key", sdk_tenant.secret_key,
-                    cwd=tmp_path)
-    from_stdin = cli("query", "--spec", "-", "--json", "--url", host, "--api-key", sdk_tenant.secret_key,
-                     cwd=tmp_path, stdin=json.dumps(spec))
+    from_file = cli(
+        "query", "--spec", "funnel.json", "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path
+    )
+    from_stdin = cli(
+        "query",
+        "--spec",
+        "-",
+        "--json",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+        stdin=json.dumps(spec),
+    )
 
     assert from_file.returncode == 0, from_file.stderr
     assert table_row(from_file.stdout, "Signed Up")[1] == "2"
@@ -255,8 +380,19 @@ def test_query_runs_any_spec_from_a_file_or_stdin(sdk_tenant, host, tmp_path):
 
 
 def test_query_with_an_invalid_spec_shows_the_servers_message(sdk_tenant, host, tmp_path):
-    result = cli("query", "trends", "--event", "x", "--interval", "fortnight", "--url", host,
-                 "--api-key", sdk_tenant.secret_key, cwd=tmp_path)
+    result = cli(
+        "query",
+        "trends",
+        "--event",
+        "x",
+        "--interval",
+        "fortnight",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+    )
 
     line = one_line_error(result)
     assert line.startswith("Error: 400 ") and "interval" in line
@@ -264,14 +400,36 @@ def test_query_with_an_invalid_spec_shows_the_servers_message(sdk_tenant, host, 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
 def test_export_writes_the_events(sdk_tenant, host, tmp_path, fmt):
-    send(host, sdk_tenant.write_key, *[
-        {"event_name": "page" if i % 3 else "buy", "user_id": f"u{i}", "message_id": f"m-{i:03}",
-         "properties": {"n": i, "note": "two\nlines"}} for i in range(25)])
+    send(
+        host,
+        sdk_tenant.write_key,
+        *[
+            {
+                "event_name": "page" if i % 3 else "buy",
+                "user_id": f"u{i}",
+                "message_id": f"m-{i:03}",
+                "properties": {"n": i, "note": "two\nlines"},
+            }
+            for i in range(25)
+        ],
+    )
     output = tmp_path / f"out.{fmt}"
 
-    result = cli("export", "--output", str(output), "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path)
-    buys = cli("export", "-o", "buys.jsonl", "--event", "buy", "--url", host, "--api-key", sdk_tenant.secret_key,
-               cwd=tmp_path)
+    result = cli(
+        "export", "--output", str(output), "--url", host, "--api-key", sdk_tenant.secret_key, cwd=tmp_path
+    )
+    buys = cli(
+        "export",
+        "-o",
+        "buys.jsonl",
+        "--event",
+        "buy",
+        "--url",
+        host,
+        "--api-key",
+        sdk_tenant.secret_key,
+        cwd=tmp_path,
+    )
 
     assert result.returncode == 0, result.stderr
     if fmt == "csv":
@@ -283,13 +441,18 @@ def test_export_writes_the_events(sdk_tenant, host, tmp_path, fmt):
 
         rows = pq.read_table(output).to_pylist()
     assert sorted(((r["event"], r["message_id"]) for r in rows), key=lambda pair: pair[1]) == stored_events(
-        sdk_tenant.tenant)
+        sdk_tenant.tenant
+    )
     assert len(rows) == 25 and "Exported 25 rows" in result.stdout
     properties = {r["message_id"]: r["properties"] for r in rows}["m-004"]
-    assert (json.loads(properties) if isinstance(properties, str) else properties) == {"n": 4, "note": "two\nlines"}
+    assert (json.loads(properties) if isinstance(properties, str) else properties) == {
+        "n": 4,
+        "note": "two\nlines",
+    }
     assert buys.returncode == 0, buys.stderr
-    assert sorted(json.loads(line)["message_id"] for line in (tmp_path / "buys.jsonl").read_text().splitlines()) == [
-        f"m-{i:03}" for i in range(0, 25, 3)]
+    assert sorted(
+        json.loads(line)["message_id"] for line in (tmp_path / "buys.jsonl").read_text().splitlines()
+    ) == [f"m-{i:03}" for i in range(0, 25, 3)]
 
 
 def test_tenants_lists_the_tenants(sdk_tenant, host, settings, tmp_path):
@@ -306,14 +469,18 @@ def test_tenants_lists_the_tenants(sdk_tenant, host, settings, tmp_path):
 def test_a_wrong_key_is_one_line_and_exit_1(sdk_tenant, host, tmp_path):
     wrong = sdk_tenant.write_key[:-1] + ("y" if sdk_tenant.write_key[-1] != "y" else "z")
 
-    result = cli("track-event", "user_login", "--user-id", "user123", "--url", host, "--api-key", wrong, cwd=tmp_path)
+    result = cli(
+        "track-event", "user_login", "--user-id", "user123", "--url", host, "--api-key", wrong, cwd=tmp_path
+    )
 
     assert "401 unauthenticated" in one_line_error(result)
     assert stored_events(sdk_tenant.tenant) == []
 
 
 def test_a_write_key_cannot_create_a_metric(sdk_tenant, host, tmp_path):
-    result = cli("create-metric", "response_time", "--url", host, "--api-key", sdk_tenant.write_key, cwd=tmp_path)
+    result = cli(
+        "create-metric", "response_time", "--url", host, "--api-key", sdk_tenant.write_key, cwd=tmp_path
+    )
 
     assert "403" in one_line_error(result)
     with api(host, sdk_tenant.secret_key) as http:
@@ -341,8 +508,11 @@ def local_database(settings) -> dict[str, str]:  # noqa: ANN001
     """The suite's own database and Redis, as the environment of a command run in the checkout."""
     db = connection.settings_dict
     credentials = db["USER"] + (f":{db['PASSWORD']}" if db["PASSWORD"] else "")
-    return {"DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-            "REDIS_URL": settings.REDIS_URL, "DJANGO_SETTINGS_MODULE": "analytics_project.settings.test"}
+    return {
+        "DATABASE_URL": f"postgres://{credentials}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "REDIS_URL": settings.REDIS_URL,
+        "DJANGO_SETTINGS_MODULE": "analytics_project.settings.test",
+    }
 
 
 def test_init_tenant_in_the_checkout_uses_the_management_command(drop_schemas, live_server, settings):
@@ -384,7 +554,8 @@ def test_the_local_stack_is_started_when_its_database_does_not_answer(tmp_path, 
         "assert sys.argv[1:] == ['up']\n"
         "pathlib.Path('var').mkdir(exist_ok=True)\n"
         "pathlib.Path('var/devstack.env').write_text('DATABASE_URL=postgres://postgres@127.0.0.1:9/analytics\\n"
-        "REDIS_URL=redis://127.0.0.1:9/0\\n')\n")
+        "REDIS_URL=redis://127.0.0.1:9/0\\n')\n"
+    )
     (tmp_path / "deep" / "er").mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "deep" / "er")
     monkeypatch.delenv("DATABASE_URL", raising=False)
@@ -396,11 +567,17 @@ def test_the_local_stack_is_started_when_its_database_does_not_answer(tmp_path, 
     assert root == tmp_path
     assert stack == local.Stack("postgres://postgres@127.0.0.1:9/analytics", "redis://127.0.0.1:9/0")
     assert "devstack up" in said[0]
-    assert local.command(root, "migrate", "--noinput")[1:] == [str(tmp_path / "manage.py"), "migrate", "--noinput"]
+    assert local.command(root, "migrate", "--noinput")[1:] == [
+        str(tmp_path / "manage.py"),
+        "migrate",
+        "--noinput",
+    ]
     assert local.environment(stack)["DATABASE_URL"] == stack.database_url
 
 
-@pytest.mark.skipif(socket.socket().connect_ex(("127.0.0.1", 8000)) == 0, reason="a server answers on port 8000")
+@pytest.mark.skipif(
+    socket.socket().connect_ex(("127.0.0.1", 8000)) == 0, reason="a server answers on port 8000"
+)
 def test_outside_a_checkout_init_db_asks_the_default_server(tmp_path):
     result = cli("init-db", cwd=tmp_path, env={"DATABASE_URL": ""})
 

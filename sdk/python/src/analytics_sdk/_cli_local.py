@@ -14,9 +14,9 @@ import re
 import socket
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 from typing import NoReturn
 from urllib.parse import urlsplit
 
@@ -54,8 +54,11 @@ def read_env_file(root: Path) -> dict[str, str]:
     path = root / "var" / "devstack.env"
     if not path.exists():
         return {}
-    pairs = (line.split("=", 1) for line in path.read_text().splitlines()
-             if "=" in line and not line.lstrip().startswith("#"))
+    pairs = (
+        line.split("=", 1)
+        for line in path.read_text().splitlines()
+        if "=" in line and not line.lstrip().startswith("#")
+    )
     return {key.strip(): value.strip() for key, value in pairs}
 
 
@@ -82,8 +85,13 @@ def ensure_stack(root: Path, *, say: Callable[[str], None]) -> Stack:
     values = read_env_file(root)
     if not (reachable(values.get("DATABASE_URL")) and reachable(values.get("REDIS_URL"))):
         say("Starting the local PostgreSQL and Redis (python -m analytics_project.devstack up)…")
-        done = subprocess.run([python_for(root), "-m", "analytics_project.devstack", "up"], cwd=root,
-                              capture_output=True, text=True)
+        done = subprocess.run(
+            [python_for(root), "-m", "analytics_project.devstack", "up"],
+            cwd=root,
+            check=False,
+            capture_output=True,
+            text=True,
+        )
         if done.returncode != 0:
             fail("the local stack did not start: " + last_line(done.stderr or done.stdout))
         values = read_env_file(root)
@@ -111,8 +119,15 @@ def last_line(text: str) -> str:
 
 def manage(root: Path, stack: Stack, *args: str, capture: bool = False) -> str:
     """Runs `manage.py <args>` in the checkout; a failure is one line (the command's last)."""
-    done = subprocess.run(command(root, *args), cwd=root, env=environment(stack), text=True,
-                          stdout=subprocess.PIPE if capture else None, stderr=subprocess.PIPE)
+    done = subprocess.run(
+        command(root, *args),
+        cwd=root,
+        env=environment(stack),
+        text=True,
+        check=False,
+        stdout=subprocess.PIPE if capture else None,
+        stderr=subprocess.PIPE,
+    )
     if done.returncode != 0:
         fail(f"manage.py {args[0]} failed: {last_line(done.stderr)}")
     if not capture and done.stderr:

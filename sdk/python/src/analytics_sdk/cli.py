@@ -20,16 +20,17 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 import time
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any, Iterator, Optional
+from typing import Annotated, Any
 
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -43,7 +44,9 @@ out = Console()
 err = Console(stderr=True)
 
 app = typer.Typer(
-    name="analytics", no_args_is_help=True, add_completion=False,
+    name="analytics",
+    no_args_is_help=True,
+    add_completion=False,
     # Locals would print keys and tokens into a terminal or a CI log.
     pretty_exceptions_show_locals=False,
     help="The analytics backend from the command line: set up, send, query, export, check health.",
@@ -52,15 +55,33 @@ app = typer.Typer(
 
 # --- options shared by the commands ---------------------------------------------------------------
 
-UrlOption = Annotated[Optional[str], typer.Option(
-    "--url", envvar="ANALYTICS_HOST", show_envvar=True,
-    help=f"The server's base URL [default: {DEFAULT_URL}, what `make run` serves].")]
-ApiKeyOption = Annotated[Optional[str], typer.Option(
-    "--api-key", envvar="ANALYTICS_API_KEY", show_envvar=True,
-    help="A tenant key: wk_… (sending) or sk_… (everything).")]
-PlatformTokenOption = Annotated[Optional[str], typer.Option(
-    "--platform-token", envvar="ANALYTICS_PLATFORM_TOKEN", show_envvar=True,
-    help="The platform API token (PLATFORM_API_TOKEN on the server).")]
+UrlOption = Annotated[
+    str | None,
+    typer.Option(
+        "--url",
+        envvar="ANALYTICS_HOST",
+        show_envvar=True,
+        help=f"The server's base URL [default: {DEFAULT_URL}, what `make run` serves].",
+    ),
+]
+ApiKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--api-key",
+        envvar="ANALYTICS_API_KEY",
+        show_envvar=True,
+        help="A tenant key: wk_… (sending) or sk_… (everything).",
+    ),
+]
+PlatformTokenOption = Annotated[
+    str | None,
+    typer.Option(
+        "--platform-token",
+        envvar="ANALYTICS_PLATFORM_TOKEN",
+        show_envvar=True,
+        help="The platform API token (PLATFORM_API_TOKEN on the server).",
+    ),
+]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print the server's answer as JSON.")]
 TimeoutOption = Annotated[float, typer.Option("--timeout", help="Seconds to wait for an answer.")]
 
@@ -114,7 +135,9 @@ def answer(response: httpx.Response) -> Any:
     try:
         return response.json()
     except ValueError:
-        fail(f"{response.request.method} {response.request.url.path} answered {response.status_code} but not JSON")
+        fail(
+            f"{response.request.method} {response.request.url.path} answered {response.status_code} but not JSON"
+        )
 
 
 def print_json(data: Any) -> None:
@@ -122,13 +145,14 @@ def print_json(data: Any) -> None:
 
 
 def cell(value: Any) -> str:
+    """A value from the server as table text (escaped: an event called `[pro]` is not markup)."""
     if value is None:
         return "-"
     if isinstance(value, float):
         return f"{value:.4g}" if abs(value) < 1e6 else f"{value:,.0f}"
     if isinstance(value, (dict, list)):
-        return json.dumps(value, separators=(",", ":"))
-    return str(value)
+        return escape(json.dumps(value, separators=(",", ":")))
+    return escape(str(value))
 
 
 # --- init-db / init-tenant ------------------------------------------------------------------------
@@ -149,8 +173,10 @@ def init_db(url: UrlOption = None, timeout: TimeoutOption = 30.0) -> None:
     show_health(state)
     if state["status"] in ("down", "unavailable"):
         fail(f"{http.base_url}: the server's database is not ready")
-    out.print(f"The database of {http.base_url} is managed by the server: its migrations run when it is "
-              "deployed, so there is nothing to initialise from here.")
+    out.print(
+        f"The database of {http.base_url} is managed by the server: its migrations run when it is "
+        "deployed, so there is nothing to initialise from here."
+    )
 
 
 @app.command("init-tenant")
@@ -167,21 +193,45 @@ def init_tenant(
     root = local.project_root() if url is None else None
     if root is not None:
         stack = local.ensure_stack(root, say=err.print)
-        created = json.loads(local.manage(root, stack, "create_tenant", tenant_id, "--name", name,
-                                          "--timezone", timezone, "--json", capture=True))
+        created = json.loads(
+            local.manage(
+                root,
+                stack,
+                "create_tenant",
+                tenant_id,
+                "--name",
+                name,
+                "--timezone",
+                timezone,
+                "--json",
+                capture=True,
+            )
+        )
     else:
-        token = need(platform_token, "no platform token: pass --platform-token or set ANALYTICS_PLATFORM_TOKEN")
+        token = need(
+            platform_token, "no platform token: pass --platform-token or set ANALYTICS_PLATFORM_TOKEN"
+        )
         with client(url, token=token, timeout=timeout) as http:
-            created = answer(request(http, "POST", "/platform/v1/tenants",
-                                     json={"slug": tenant_id, "name": name, "timezone": timezone}))
+            created = answer(
+                request(
+                    http,
+                    "POST",
+                    "/platform/v1/tenants",
+                    json={"slug": tenant_id, "name": name, "timezone": timezone},
+                )
+            )
     if as_json:
         print_json(created)
         return
     table = Table(title=f"Tenant {created['slug']} created", show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    for label, key in [("Schema", "schema_name"), ("Console", "domain"), ("Write key", "write_key"),
-                       ("Secret key", "secret_key")]:
+    for label, key in [
+        ("Schema", "schema_name"),
+        ("Console", "domain"),
+        ("Write key", "write_key"),
+        ("Secret key", "secret_key"),
+    ]:
         table.add_row(label, cell(created.get(key)))
     out.print(table)
     out.print("The keys are shown once; only their hashes are stored.")
@@ -214,13 +264,15 @@ def parse_properties(properties: str | None, pairs: list[str]) -> dict[str, Any]
 @app.command("track-event")
 def track_event(
     event_name: Annotated[str, typer.Argument(help="The event's name, e.g. user_login.")],
-    user_id: Annotated[Optional[str], typer.Option(help="The user's id.")] = None,
-    anonymous_id: Annotated[Optional[str], typer.Option(help="An anonymous id (when no user id).")] = None,
-    properties: Annotated[Optional[str], typer.Option(help="Properties as a JSON object.")] = None,
-    prop: Annotated[list[str], typer.Option("--property", "-p", help="KEY=VALUE, repeatable.")] = [],  # noqa: B006
-    event_type: Annotated[str, typer.Option(help="track, page, screen, click, conversion or custom.")] = "track",
-    timestamp: Annotated[Optional[str], typer.Option(help="ISO 8601; default: now.")] = None,
-    message_id: Annotated[Optional[str], typer.Option(help="De-duplication id; default: a new UUID.")] = None,
+    user_id: Annotated[str | None, typer.Option(help="The user's id.")] = None,
+    anonymous_id: Annotated[str | None, typer.Option(help="An anonymous id (when no user id).")] = None,
+    properties: Annotated[str | None, typer.Option(help="Properties as a JSON object.")] = None,
+    prop: Annotated[list[str] | None, typer.Option("--property", "-p", help="KEY=VALUE, repeatable.")] = None,
+    event_type: Annotated[
+        str, typer.Option(help="track, page, screen, click, conversion or custom.")
+    ] = "track",
+    timestamp: Annotated[str | None, typer.Option(help="ISO 8601; default: now.")] = None,
+    message_id: Annotated[str | None, typer.Option(help="De-duplication id; default: a new UUID.")] = None,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
@@ -230,8 +282,10 @@ def track_event(
     if not user_id and not anonymous_id:
         fail("an event needs --user-id or --anonymous-id")
     event: dict[str, Any] = {
-        "event_type": event_type, "event_name": event_name, "message_id": message_id or str(uuid.uuid4()),
-        "properties": parse_properties(properties, prop),
+        "event_type": event_type,
+        "event_name": event_name,
+        "message_id": message_id or str(uuid.uuid4()),
+        "properties": parse_properties(properties, prop or []),
     }
     for field, value in [("user_id", user_id), ("anonymous_id", anonymous_id), ("timestamp", timestamp)]:
         if value:
@@ -244,18 +298,20 @@ def track_event(
     if as_json:
         print_json({**result, "message_id": event["message_id"]})
         return
-    out.print(f"[green]Event[/green] {event_name} [green]accepted[/green] (message id {event['message_id']})")
+    out.print(
+        f"[green]Event[/green] {escape(event_name)} [green]accepted[/green] (message id {event['message_id']})"
+    )
 
 
 @app.command("create-metric")
 def create_metric(
     name: Annotated[str, typer.Argument(help="The metric's name, e.g. response_time.")],
-    display_name: Annotated[str, typer.Argument(help="A display name, e.g. \"Response Time\".")] = "",
+    display_name: Annotated[str, typer.Argument(help='A display name, e.g. "Response Time".')] = "",
     metric_type: Annotated[str, typer.Option(help="counter, gauge or histogram.")] = "counter",
     unit: Annotated[str, typer.Option(help="e.g. ms.")] = "",
     description: Annotated[str, typer.Option()] = "",
-    dimension: Annotated[list[str], typer.Option("--dimension", help="A dimension name, repeatable.")] = [],  # noqa: B006
-    tag: Annotated[list[str], typer.Option("--tag", help="A tag, repeatable.")] = [],  # noqa: B006
+    dimension: Annotated[list[str] | None, typer.Option("--dimension", help="A dimension, repeatable.")] = None,
+    tag: Annotated[list[str] | None, typer.Option("--tag", help="A tag, repeatable.")] = None,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
@@ -263,15 +319,25 @@ def create_metric(
 ) -> None:
     """Define a metric (secret key)."""
     key = need(api_key, "no API key: pass --api-key or set ANALYTICS_API_KEY (a secret key, sk_…)")
-    body = {"name": name, "metric_type": metric_type, "display_name": display_name, "unit": unit,
-            "description": description, "dimensions": dimension, "tags": tag}
+    body = {
+        "name": name,
+        "metric_type": metric_type,
+        "display_name": display_name,
+        "unit": unit,
+        "description": description,
+        "dimensions": dimension or [],
+        "tags": tag or [],
+    }
     with client(url, token=key, timeout=timeout) as http:
         metric = answer(request(http, "POST", "/api/v1/metrics", json=body))
     if as_json:
         print_json(metric)
         return
-    out.print(f"[green]Metric[/green] {metric['name']} ({metric['metric_type']}"
-              f"{', ' + metric['unit'] if metric.get('unit') else ''}) [green]created[/green]")
+    unit = f", {metric['unit']}" if metric.get("unit") else ""
+    out.print(
+        f"[green]Metric[/green] {escape(metric['name'] + ' (' + metric['metric_type'] + unit + ')')} "
+        "[green]created[/green]"
+    )
 
 
 # --- health ---------------------------------------------------------------------------------------
@@ -320,8 +386,12 @@ def show_health(state: dict[str, Any]) -> None:
         status = str(check.get("status", "-"))
         latency = check.get("latency_ms")
         detail = {k: v for k, v in check.items() if k not in ("status", "latency_ms")}
-        table.add_row(name, f"[{STATUS_STYLE.get(status, 'red')}]{status}[/]",
-                      "-" if latency is None else f"{float(latency):.1f}", cell(detail) if detail else "")
+        table.add_row(
+            cell(name),
+            f"[{STATUS_STYLE.get(status, 'red')}]{escape(status)}[/]",
+            "-" if latency is None else f"{float(latency):.1f}",
+            cell(detail) if detail else "",
+        )
     out.print(table)
 
 
@@ -369,7 +439,7 @@ def series_table(result: dict[str, Any]) -> Table:
             label = f"{result.get('metric')} ({result.get('aggregation')})"
             if s.get("group"):
                 label += " " + ",".join(f"{k}={v}" for k, v in s["group"].items())
-        table.add_column(label, justify="right")
+        table.add_column(cell(label), justify="right")
     buckets = series[0]["buckets"] if series else []
     for index, bucket in enumerate(buckets):
         table.add_row(bucket, *(cell(s["values"][index]) for s in series))
@@ -383,7 +453,7 @@ def rows_table(rows: list[dict[str, Any]]) -> Table:
     table = Table()
     columns = list(dict.fromkeys(key for row in rows for key in row))
     for column in columns:
-        table.add_column(column)
+        table.add_column(cell(column))
     for row in rows:
         table.add_row(*(cell(row.get(column)) for column in columns))
     return table
@@ -408,17 +478,25 @@ def result_table(result: dict[str, Any]) -> Table | None:
 
 @app.command()
 def query(
-    kind: Annotated[Optional[str], typer.Argument(help="trends (built from the options); other kinds need --spec.")] = None,
-    event: Annotated[list[str], typer.Option("--event", "-e", help="A series' event, repeatable.")] = [],  # noqa: B006
-    math: Annotated[str, typer.Option(help="total, unique_persons, sum, avg, min, max, p50, p90, p95, p99.")] = "total",
-    math_property: Annotated[Optional[str], typer.Option("--property", help="The numeric property of sum/avg/…")] = None,
+    kind: Annotated[
+        str | None, typer.Argument(help="trends (built from the options); other kinds need --spec.")
+    ] = None,
+    event: Annotated[list[str] | None, typer.Option("--event", "-e", help="A series' event, repeatable.")] = None,
+    math: Annotated[
+        str, typer.Option(help="total, unique_persons, sum, avg, min, max, p50, p90, p95, p99.")
+    ] = "total",
+    math_property: Annotated[
+        str | None, typer.Option("--property", help="The numeric property of sum/avg/…")
+    ] = None,
     interval: Annotated[str, typer.Option(help="minute, hour, day, week or month.")] = "day",
-    date_from: Annotated[Optional[str], typer.Option(help="ISO 8601 or relative (-7d, -24h); default -7d.")] = None,
-    date_to: Annotated[Optional[str], typer.Option(help="ISO 8601, relative or now; default now.")] = None,
-    breakdown: Annotated[Optional[str], typer.Option(help="An event property to break down by.")] = None,
-    timezone: Annotated[Optional[str], typer.Option(help="Default: the tenant's.")] = None,
+    date_from: Annotated[
+        str | None, typer.Option(help="ISO 8601 or relative (-7d, -24h); default -7d.")
+    ] = None,
+    date_to: Annotated[str | None, typer.Option(help="ISO 8601, relative or now; default now.")] = None,
+    breakdown: Annotated[str | None, typer.Option(help="An event property to break down by.")] = None,
+    timezone: Annotated[str | None, typer.Option(help="Default: the tenant's.")] = None,
     refresh: Annotated[bool, typer.Option(help="Bypass the server's cache.")] = False,
-    spec: Annotated[Optional[str], typer.Option(help="A JSON query spec: a file, or - for stdin.")] = None,
+    spec: Annotated[str | None, typer.Option(help="A JSON query spec: a file, or - for stdin.")] = None,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
     as_json: JsonOption = False,
@@ -435,7 +513,7 @@ def query(
         if not event:
             fail("a trends query needs at least one --event (or give --spec FILE)")
         series: list[dict[str, Any]] = []
-        for name in event:
+        for name in event or []:
             one: dict[str, Any] = {"event": name, "math": math}
             if math_property:
                 one["property"] = math_property
@@ -458,8 +536,12 @@ def query(
     # The heading on its own line: as a table title it would wrap to the table's width.
     span = " → ".join(str(result.get(k, ""))[:16].replace("T", " ") for k in ("date_from", "date_to"))
     name = result.get("metric") or result.get("segment") or ""
-    out.print(f"[bold]{result.get('kind')}[/bold] {name} {span} {result.get('timezone', '')}"
-              f"{'  (cached)' if result.get('cached') else ''}", soft_wrap=True, highlight=False)
+    out.print(
+        f"[bold]{cell(result.get('kind'))}[/bold] {cell(name)} {span} {cell(result.get('timezone', ''))}"
+        f"{'  (cached)' if result.get('cached') else ''}",
+        soft_wrap=True,
+        highlight=False,
+    )
     out.print(table)
 
 
@@ -497,15 +579,23 @@ def stream_to(response: httpx.Response, path: Path, fmt: str) -> Iterator[tuple[
 
 @app.command()
 def export(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="The file; default events.<format>.")] = None,
-    fmt: Annotated[Optional[str], typer.Option("--format", "-f", help="csv, jsonl or parquet; default from "
-                                                                     "the output's extension, else jsonl.")] = None,
-    event: Annotated[Optional[str], typer.Option(help="Only this event.")] = None,
-    event_type: Annotated[Optional[str], typer.Option(help="Only this event type.")] = None,
-    distinct_id: Annotated[Optional[str], typer.Option(help="Only this person (all their ids).")] = None,
-    date_from: Annotated[Optional[str], typer.Option(help="ISO 8601, inclusive.")] = None,
-    date_to: Annotated[Optional[str], typer.Option(help="ISO 8601, exclusive.")] = None,
-    prop: Annotated[list[str], typer.Option("--property", "-p", help="KEY=VALUE: property equals, repeatable.")] = [],  # noqa: B006
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="The file; default events.<format>.")
+    ] = None,
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format", "-f", help="csv, jsonl or parquet; default from the output's extension, else jsonl."
+        ),
+    ] = None,
+    event: Annotated[str | None, typer.Option(help="Only this event.")] = None,
+    event_type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
+    distinct_id: Annotated[str | None, typer.Option(help="Only this person (all their ids).")] = None,
+    date_from: Annotated[str | None, typer.Option(help="ISO 8601, inclusive.")] = None,
+    date_to: Annotated[str | None, typer.Option(help="ISO 8601, exclusive.")] = None,
+    prop: Annotated[
+        list[str] | None, typer.Option("--property", "-p", help="KEY=VALUE: property equals, repeatable.")
+    ] = None,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
     timeout: TimeoutOption = 60.0,
@@ -518,18 +608,30 @@ def export(
         fail(f"--format must be one of {', '.join(FORMATS)}")
     path = output or Path(f"events.{fmt}")
     params: dict[str, str] = {"format": fmt}
-    for field, value in [("event", event), ("event_type", event_type), ("distinct_id", distinct_id),
-                         ("date_from", date_from), ("date_to", date_to)]:
+    for field, value in [
+        ("event", event),
+        ("event_type", event_type),
+        ("distinct_id", distinct_id),
+        ("date_from", date_from),
+        ("date_to", date_to),
+    ]:
         if value is not None:
             params[field] = value
-    for pair in prop:
+    for pair in prop or []:
         name, sep, value = pair.partition("=")
         if not sep or not name:
             fail(f"--property takes KEY=VALUE, not {pair!r}")
         params[f"properties.{name}"] = value
     key = need(api_key, "no API key: pass --api-key or set ANALYTICS_API_KEY (a secret key, sk_…)")
-    progress = Progress(SpinnerColumn(), TextColumn("[bold]{task.description}"), BarColumn(), DownloadColumn(),
-                        TextColumn("{task.fields[rows]}"), TimeElapsedColumn(), console=err)
+    progress = Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TextColumn("{task.fields[rows]}"),
+        TimeElapsedColumn(),
+        console=err,
+    )
     # The timeout bounds each wait (connect, first byte, next chunk), not the whole export.
     with client(url, token=key, timeout=timeout) as http:
         try:
@@ -542,8 +644,9 @@ def export(
                     written = 0
                     try:
                         for written, lines in stream_to(response, path, fmt):
-                            progress.update(task, completed=written,
-                                            rows="" if fmt == "parquet" else f"{lines:,} rows")
+                            progress.update(
+                                task, completed=written, rows="" if fmt == "parquet" else f"{lines:,} rows"
+                            )
                     except OSError as exc:
                         fail(f"cannot write {path}: {exc}")
                     progress.update(task, total=written, completed=written)
@@ -553,7 +656,9 @@ def export(
             fail(f"cannot reach {http.base_url}: {exc}")
     rows = count_rows(path, fmt)
     size = path.stat().st_size
-    out.print(f"[green]Exported[/green] {'' if rows is None else f'{rows:,} rows, '}{size:,} bytes to {path}")
+    out.print(
+        f"[green]Exported[/green] {'' if rows is None else f'{rows:,} rows, '}{size:,} bytes to {escape(str(path))}"
+    )
 
 
 # --- tenants --------------------------------------------------------------------------------------
@@ -579,12 +684,26 @@ def tenants(
         print_json(found)
         return
     table = Table(title=f"{len(found)} tenants")
-    for column in ("slug", "name", "schema", "timezone", "retention (days)", "monthly quota", "domain", "created"):
-        table.add_column(column, justify="right" if column in ("retention (days)", "monthly quota") else "left")
+    for column in (
+        "slug",
+        "name",
+        "schema",
+        "timezone",
+        "retention (days)",
+        "monthly quota",
+        "domain",
+        "created",
+    ):
+        table.add_column(
+            column, justify="right" if column in ("retention (days)", "monthly quota") else "left"
+        )
     for t in found:
-        table.add_row(t.get("slug"), t.get("name") or "", t.get("schema_name"), t.get("timezone"),
-                      cell(t.get("retention_days")), f"{t.get('monthly_event_quota') or 0:,}", cell(t.get("domain")),
-                      (t.get("created_at") or "")[:19])
+        table.add_row(
+            *(cell(t.get(k)) for k in ("slug", "name", "schema_name", "timezone", "retention_days")),
+            f"{t.get('monthly_event_quota') or 0:,}",
+            cell(t.get("domain")),
+            cell((t.get("created_at") or "")[:19]),
+        )
     out.print(table)
 
 
@@ -592,7 +711,7 @@ def main() -> None:
     try:
         app(prog_name="analytics", standalone_mode=True)
     except CliError as exc:
-        err.print(f"[red]Error: {exc}[/red]", soft_wrap=True, highlight=False, markup=True)
+        err.print(f"[red]Error: {escape(str(exc))}[/red]", soft_wrap=True, highlight=False, markup=True)
         sys.exit(1)
 
 
