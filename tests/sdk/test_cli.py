@@ -487,6 +487,13 @@ def test_a_write_key_cannot_create_a_metric(sdk_tenant, host, tmp_path):
         assert http.get("/api/v1/metrics/response_time").status_code == 404
 
 
+def test_export_with_a_write_key_is_one_line_and_writes_no_file(sdk_tenant, host, tmp_path):
+    result = cli("export", "-o", "events.csv", "--url", host, "--api-key", sdk_tenant.write_key, cwd=tmp_path)
+
+    assert "403" in one_line_error(result)
+    assert not (tmp_path / "events.csv").exists()
+
+
 @pytest.mark.parametrize("command", [["tenants"], ["init-tenant", "--tenant-id", "nope"]])
 def test_a_wrong_platform_token_is_one_line(live_server, tmp_path, command):
     result = cli(*command, "--url", live_server.url, "--platform-token", "not-the-token", cwd=tmp_path)

@@ -577,6 +577,11 @@ def stream_to(response: httpx.Response, path: Path, fmt: str) -> Iterator[tuple[
             yield written, lines - (1 if fmt == "csv" and lines else 0)
 
 
+def written_any(progress: Progress) -> bool:
+    """Whether the export began writing its file (a file that was there before is otherwise kept)."""
+    return bool(progress.tasks)
+
+
 @app.command()
 def export(
     output: Annotated[
@@ -650,9 +655,12 @@ def export(
                     except OSError as exc:
                         fail(f"cannot write {path}: {exc}")
                     progress.update(task, total=written, completed=written)
-        except httpx.TimeoutException:
-            fail(f"{http.base_url} stopped answering during the export")
         except httpx.HTTPError as exc:
+            # A cut-off export is not left behind looking like a whole one.
+            if written_any(progress):
+                path.unlink(missing_ok=True)
+            if isinstance(exc, httpx.TimeoutException):
+                fail(f"{http.base_url} stopped answering during the export; nothing was kept")
             fail(f"cannot reach {http.base_url}: {exc}")
     rows = count_rows(path, fmt)
     size = path.stat().st_size
