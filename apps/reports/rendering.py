@@ -22,6 +22,8 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from apps.core.text import spreadsheet_cell
+
 View = dict[str, Any]
 Item = tuple[str, View]
 
@@ -194,9 +196,12 @@ def _retention_chart(ax: Any, view: View) -> None:
 
 
 def _csv_value(value: Any) -> str:
+    """Numbers as numbers (floats as `repr`), text neutralised: a CSV cell has no type of its own."""
     if value is None:
         return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return spreadsheet_cell(str(value))
 
 
 def csv_of(items: list[Item]) -> bytes:
@@ -207,7 +212,8 @@ def csv_of(items: list[Item]) -> bytes:
     for name, view in items:
         columns, rows = table_of(view)
         for index, row in enumerate(rows):
-            writer.writerows([name, index, column, _csv_value(value)] for column, value in zip(columns, row))
+            writer.writerows([_csv_value(name), index, _csv_value(column), _csv_value(value)]
+                             for column, value in zip(columns, row))
     return buffer.getvalue().encode("utf-8")
 
 
@@ -224,10 +230,11 @@ def _sheet_title(name: str, used: set[str]) -> str:
 
 
 def _xlsx_value(value: Any) -> Any:
-    """Numbers (and booleans) as they are, anything else as text without the characters XML forbids."""
+    """Numbers (and booleans) as they are, anything else as text without the characters XML forbids,
+    neutralised as in the CSV (openpyxl would store text starting with "=" as a formula)."""
     if value is None or isinstance(value, (int, float)):
         return value
-    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    return spreadsheet_cell(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
 def xlsx_of(items: list[Item]) -> bytes:
@@ -240,10 +247,6 @@ def xlsx_of(items: list[Item]) -> bytes:
         columns, rows = table_of(view)
         for row in [columns, *rows]:
             sheet.append([_xlsx_value(value) for value in row])
-        for line in sheet.iter_rows():
-            for cell in line:
-                if cell.data_type == "f":  # user text starting with "=" stays text, never a formula
-                    cell.data_type = "s"
         for cell in sheet[1]:
             cell.font = bold
         for i, column in enumerate(columns):

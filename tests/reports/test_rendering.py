@@ -78,8 +78,37 @@ def test_csv_round_trips_every_number():
             assert float(got["value"]) == value
         elif isinstance(value, int):
             assert int(got["value"]) == value and "." not in got["value"]
+        elif value == '=HYPERLINK("x")':
+            assert got["value"] == "'=HYPERLINK(\"x\")"  # a spreadsheet shows it, never runs it
         else:
             assert got["value"] == value
+
+
+FORMULAS = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1)", "\t=1+1",
+            "\r=1+1"]
+INJECTION = {"title": "Injected", "type": "table", "columns": ["text", "number"],
+             "rows": [*([text, -3.5] for text in FORMULAS), ["-3.5", -2], ["plain", 0]]}
+
+
+def test_csv_neutralises_formula_cells_and_keeps_numbers():
+    items = [("=cmd|item", INJECTION),
+             ("plain", {"title": "t", "type": "table", "columns": ["@col"], "rows": [[1]]})]
+    rows = list(csv.reader(io.StringIO(csv_of(items).decode("utf-8"), newline="")))[1:]
+    texts = [row[3] for row in rows if row[2] == "text"]
+    assert texts == ["'" + text for text in FORMULAS] + ["-3.5", "plain"]  # a signed number cannot run
+    assert [row[3] for row in rows if row[2] == "number"] == ["-3.5"] * len(FORMULAS) + ["-2", "0"]
+    assert {row[0] for row in rows} == {"'=cmd|item", "plain"} and rows[-1][2] == "'@col"
+
+
+def test_xlsx_neutralises_formula_cells_and_keeps_numbers():
+    sheet = openpyxl.load_workbook(io.BytesIO(xlsx_of([("injected", INJECTION)])))["injected"]
+    cells = list(sheet.iter_rows(min_row=2))
+    # XML reads a stored carriage return back as a line feed.
+    assert [row[0].value for row in cells] == [("'" + text).replace("\r", "\n") for text in FORMULAS] + [
+        "-3.5", "plain"]
+    assert {row[0].data_type for row in cells} == {"s"}
+    assert [row[1].value for row in cells] == [-3.5] * len(FORMULAS) + [-2, 0]
+    assert {row[1].data_type for row in cells} == {"n"}
 
 
 def test_xlsx_sheets_and_numeric_cells():
@@ -98,7 +127,7 @@ def test_xlsx_sheets_and_numeric_cells():
     assert revenue["B3"].value == pytest.approx(0.1 + 0.2)  # openpyxl writes 16 significant digits
     assert revenue["B3"].data_type == "n" and revenue["C5"].value is None
     assert book["active"]["A2"].value == 12345 and book["active"]["A2"].data_type == "n"
-    assert book["events"]["B3"].value == "=HYPERLINK(\"x\")" and book["events"]["B3"].data_type == "s"
+    assert book["events"]["B3"].value == "'=HYPERLINK(\"x\")" and book["events"]["B3"].data_type == "s"
 
 
 def test_html_escapes_user_data_and_embeds_images():
