@@ -421,23 +421,32 @@ def _generate(run: ReportRun) -> None:
             if exc.status_code >= 500:
                 raise  # a query past its time limit: the whole run is retried later
             entry["error"] = {"code": exc.code, "message": exc.message, "details": exc.details}
-        items.append((entry["name"], widget_view(entry)))
+        items.append((entry["name"], _view(entry)))
     title = report.display_name or report.name
     zone = ZoneInfo(report.timezone)
     subtitle = _period_label(start.astimezone(zone), end.astimezone(zone))
     run.subject = f"{title}: {subtitle}"[:300]
     run.period_start, run.period_end = start, end
     if "html" in report.formats:
-        images = {}
-        for name, view in items:
-            png = rendering.chart_png(view)
-            if png is not None:
-                images[name] = "data:image/png;base64," + base64.b64encode(png).decode()
-        run.html = rendering.html_of(title=title, subtitle=subtitle, items=items, images=images, footer_html=FOOTER)
+        charts, undrawn = rendering.charts_of(items)
+        images = {name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in charts.items()}
+        run.html = rendering.html_of(title=title, subtitle=subtitle, items=items, images=images, footer_html=FOOTER,
+                                     undrawn=undrawn)
     run.text = rendering.text_of(title=title, subtitle=subtitle, items=items, footer_text=FOOTER)
     run.csv = rendering.csv_of(items) if "csv" in report.formats else None
     run.xlsx = rendering.xlsx_of(items) if "xlsx" in report.formats else None
     run.save(update_fields=["subject", "period_start", "period_end", "html", "text", "csv", "xlsx"])
+
+
+def _view(entry: dict[str, Any]) -> dict[str, Any]:
+    """The item's widget view, or an error view saying it could not be drawn (the error logged): one
+    item the renderer cannot shape must not fail the report."""
+    try:
+        return widget_view(entry)
+    except Exception:  # noqa: BLE001 - whatever the cause, the other items are still sent
+        logger.exception("report item %r could not be shaped", entry.get("name"))
+        return {"title": entry.get("title") or entry.get("name"), "type": entry.get("widget_type"),
+                "error": rendering.CANNOT_DRAW}
 
 
 def _period_label(start: datetime, end: datetime) -> str:

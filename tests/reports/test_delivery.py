@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import email
+import html as html_lib
 import io
 from datetime import datetime, timedelta, timezone
 from email import policy
@@ -26,7 +27,7 @@ from matplotlib import image
 
 from analytics_project.devstack import free_port
 from apps.insights.engine import query_run
-from apps.reports import services, tasks
+from apps.reports import rendering, services, tasks
 from apps.reports.models import Delivery, ReportRun, Subscription
 from tests.segments.test_segments_api import ingest
 
@@ -181,6 +182,60 @@ def test_the_unsubscribe_link_stops_delivery(shop, inbox, client, django_capture
     assert [e.rcpt_tos for e in inbox.envelopes] == [["bob@example.org"]]
     with schema_context(shop.tenant.schema_name):
         assert report.runs.count() == 2
+
+
+# Property values a public write key can send that matplotlib would read as math text.
+MATH_LIKE = ["$\\foo$", "$x^$", "\\frac{", "_{", "$\\sqrt{$", "P" * 300]
+
+
+def test_breakdown_values_that_look_like_math_are_drawn_literally_and_sent(acme, inbox,
+                                                                         django_capture_on_commit_callbacks):
+    at = (FIRE - timedelta(days=1)).isoformat()
+    ingest(acme.tenant, [{"type": "track", "userId": f"u{i}", "event": "View", "properties": {"path": value},
+                          "timestamp": at} for i, value in enumerate(MATH_LIKE)])
+    by_path = {"kind": "trends", "interval": "day", "series": [{"event": "View"}], "breakdown": {"property": "path"}}
+    with time_machine.travel(FIRE - timedelta(minutes=5), tick=False):
+        report = make_report(acme.tenant, query_config={"queries": [
+            {"name": "paths", "title": "Views by $\\path$", "chart": "bar", "query": by_path},
+            {"name": "lines", "chart": "line", "query": by_path}]})
+    with time_machine.travel(FIRE, tick=False), schema_context(acme.tenant.schema_name), \
+            django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(report=report, send=True)
+    with schema_context(acme.tenant.schema_name):
+        run.refresh_from_db()
+    assert (run.status, run.attempts, run.error) == ("succeeded", 1, "")
+    assert sorted(r for e in inbox.envelopes for r in e.rcpt_tos) == ["ann@example.com", "bob@example.org"]
+    message = inbox.messages()[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    for value in MATH_LIKE:
+        assert f"View: {value}" in text and html_lib.escape(f"View: {value}") in html
+    assert "Views by $\\path$" in text and "could not be drawn" not in html
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 2
+
+
+def test_an_item_that_cannot_be_drawn_is_noted_and_the_rest_is_sent(shop, inbox, monkeypatch, caplog,
+                                                                    django_capture_on_commit_callbacks):
+    report = make_report(shop.tenant)
+    draw = rendering.chart_png
+
+    def funnel_fails(view):  # noqa: ANN001, ANN202
+        if view.get("type") == "funnel":
+            raise RuntimeError("the funnel chart broke")
+        return draw(view)
+
+    monkeypatch.setattr(rendering, "chart_png", funnel_fails)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(report=report, send=True)
+    with schema_context(shop.tenant.schema_name):
+        run.refresh_from_db()
+    assert (run.status, run.attempts) == ("succeeded", 1)
+    assert inbox.count_to("ann@example.com") == 1 and inbox.count_to("bob@example.org") == 1
+    message = inbox.messages()[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert rendering.CHART_CANNOT_DRAW in html and "Views and buys" in html
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 1  # the trends line
+    assert any(r.exc_info and "the funnel chart broke" in str(r.exc_info[1]) for r in caplog.records)
 
 
 def test_beat_twice_in_the_same_minute_delivers_once(shop, inbox, django_capture_on_commit_callbacks):
