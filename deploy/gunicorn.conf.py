@@ -19,6 +19,8 @@ accesslog = os.environ.get("GUNICORN_ACCESS_LOG", "-") or None
 # No query string (%(U)s is the path alone) and no Basic-auth user (gunicorn's default logs it as
 # %(u)s, and Segment's libraries send the write key as that user): keys never reach the logs.
 access_log_format = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(M)sms "%(a)s"'
+# Share and unsubscribe links carry their token in the path: redacted in the access and error logs.
+logger_class = "apps.core.gunicorn_logging.RedactingLogger"
 errorlog = "-"
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 

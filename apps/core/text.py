@@ -6,6 +6,7 @@ these at the door with a 400 naming where they are, instead of failing later wit
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -80,3 +81,19 @@ def refuse_unstorable_parameters(values: dict[str, Any], location: str) -> None:
             if problem:
                 raise ValidationFailed(f"The {location} parameter {name!r} holds {problem}, which cannot be "
                                        "stored or searched for.", details={name: f"holds {problem}"})
+
+
+# OWASP's CSV injection list: a cell starting with one of these is read as a formula by Excel,
+# LibreOffice or Google Sheets (a tab or carriage return is skipped and the next character decides).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# A signed number in text ("-3.5", "+49"): read as a number, never run, so left as it is.
+_SIGNED_NUMBER = re.compile(r"[+-](?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value for a CSV or XLSX cell: text a spreadsheet would run as a formula gets a leading
+    apostrophe, so it is shown as the text it is; anything that is not a string (a number written
+    as a number, -3.5 included), and text that is just a signed number, is returned as it is."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES) and not _SIGNED_NUMBER.fullmatch(value):
+        return "'" + value
+    return value

@@ -15,6 +15,7 @@ import msgspec
 from django.db.models import QuerySet
 from django_tenants.utils import schema_context
 
+from apps.core.text import spreadsheet_cell
 from apps.events.models import Event
 
 COLUMNS = ["id", "timestamp", "received_at", "event_type", "event", "distinct_id", "user_id", "anonymous_id",
@@ -30,11 +31,14 @@ def _rows(schema_name: str, events: QuerySet[Event]) -> Iterator[tuple]:
 
 
 def export_csv(schema_name: str, events: QuerySet[Event]) -> Iterator[bytes]:
+    """Text cells neutralised against formula injection (a spreadsheet opens CSV); JSON lines and
+    Parquet, read by programs, keep the raw values."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(COLUMNS)
     for count, row in enumerate(_rows(schema_name, events), 1):
-        writer.writerow([*(row[:10]), _encode(row[10]).decode(), _encode(row[11]).decode()])
+        writer.writerow([*(spreadsheet_cell(value) for value in row[:10]),
+                         _encode(row[10]).decode(), _encode(row[11]).decode()])
         if count % 500 == 0:
             yield buffer.getvalue().encode()
             buffer.seek(0)

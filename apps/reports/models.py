@@ -7,7 +7,13 @@ and one delivery per (run, email); a delivery marked `sent` is never sent again.
 
 from __future__ import annotations
 
+import secrets
+
 from django.db import models
+
+
+def unsubscribe_nonce() -> str:
+    return secrets.token_urlsafe(32)
 
 
 class Report(models.Model):
@@ -68,6 +74,9 @@ class Subscription(models.Model):
     user_id = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     unsubscribed_at = models.DateTimeField(null=True, blank=True)
+    # The secret the unsubscribe link's token is derived from (apps.reports.services.unsubscribe_token):
+    # random per subscription, and drawn again when an address subscribes anew, so an old link dies.
+    unsubscribe_nonce = models.CharField(max_length=64, default=unsubscribe_nonce, editable=False)
 
     class Meta:
         db_table = "report_subscriptions"

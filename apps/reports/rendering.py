@@ -3,16 +3,22 @@ chart, the CSV and XLSX attachments, and the HTML and plain-text parts of the di
 
 Charts are drawn on a bare `matplotlib.figure.Figure` with the Agg canvas, never through pyplot, so
 rendering is thread-safe, touches no global figure registry and each figure is freed with its last
-reference."""
+reference. Every text drawn that comes from tenant data (bucket and cohort labels, series and step
+names) goes through `_literal`: matplotlib reads text between two `$` as math (mathtext), which
+fails on much of what a public write key can send (`$\\foo$`), so every `$` is escaped.
+
+One item that cannot be rendered (for any reason) never fails the others: `_each` logs the error
+and puts a "could not be drawn" note in its place, in the email and in the attachments."""
 
 from __future__ import annotations
 
 import csv
 import html
 import io
+import logging
 import math
 import re
-from typing import Any
+from typing import Any, Callable, Collection, Iterator, TypeVar
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
@@ -22,8 +28,16 @@ from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Font
 from openpyxl.utils import get_column_letter
 
+from apps.core.text import spreadsheet_cell
+
 View = dict[str, Any]
 Item = tuple[str, View]
+T = TypeVar("T")
+
+logger = logging.getLogger(__name__)
+CANNOT_DRAW = "This item could not be drawn."
+CHART_CANNOT_DRAW = "The chart could not be drawn."
+MAX_LABEL = 40  # characters of a label drawn on a chart; the tables hold it whole
 
 MAX_ROWS = 50  # rows of each table shown in the email; the attachments hold them all
 PALETTE = ["#4c78a8", "#f58518", "#54a24b", "#e45756", "#72b7b2", "#b279a2", "#eeca3b", "#9d755d"]
@@ -31,6 +45,25 @@ FONT = "-apple-system,BlinkMacSystemFont,'Segoe UI',Roboto,Helvetica,Arial,sans-
 MUTED = "color:#6b7280;font-size:12px;"
 SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
 ISO_TIME = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}:\d{2})")
+
+
+def _each(items: list[Item], render: Callable[[str, View], T], fallback: Callable[[str, View], T]) -> Iterator[T]:
+    """`render` of each item; `fallback` (and the error logged) for one that raises."""
+    for name, view in items:
+        try:
+            yield render(name, view)
+        except Exception:  # noqa: BLE001 - one bad item must not fail the whole report
+            logger.exception("report item %r could not be rendered", name)
+            yield fallback(name, view)
+
+
+def _literal(label: Any) -> str:
+    """Tenant text as matplotlib draws it literally: on one line, at most MAX_LABEL characters, and
+    every `$` escaped so that it is never read as mathtext (matplotlib draws `\\$` as `$`)."""
+    text = " ".join(str(label).splitlines())
+    if len(text) > MAX_LABEL:
+        text = text[:MAX_LABEL - 1] + "…"
+    return text.replace("$", r"\$")
 
 
 # --- tables -------------------------------------------------------------------------------------------
@@ -123,6 +156,19 @@ def chart_png(view: View) -> bytes | None:
     return buffer.getvalue()
 
 
+def charts_of(items: list[Item]) -> tuple[dict[str, bytes], set[str]]:
+    """Each item's chart (chart_png) by name, items without one left out, and the names of the items
+    whose chart could not be drawn (the error logged)."""
+    failed: set[str] = set()
+
+    def cannot(name: str, view: View) -> tuple[str, None]:
+        failed.add(name)
+        return name, None
+
+    charts = dict(_each(items, lambda name, view: (name, chart_png(view)), cannot))
+    return {name: png for name, png in charts.items() if png is not None}, failed
+
+
 def _thin(count: int, most: int) -> list[int]:
     """Indexes of at most `most` evenly spaced tick labels out of `count`."""
     return list(range(0, count, -(-count // most)))
@@ -141,29 +187,31 @@ def _series_chart(ax: Any, view: View) -> None:
     xs = range(len(labels))
     ax.set_prop_cycle(color=PALETTE)
     ax.grid(axis="y", color="#e5e7eb", linewidth=0.8)
+    handles = []
     for k, s in enumerate(series):
         values = [math.nan if v is None else v for v in s["values"]]
         if view["type"] == "line":
-            ax.plot(xs, values, linewidth=1.8, marker="o" if len(labels) <= 24 else None, markersize=3,
-                    label=s["name"])
+            handles += ax.plot(xs, values, linewidth=1.8, marker="o" if len(labels) <= 24 else None, markersize=3)
         else:
             width = 0.8 / len(series)
-            ax.bar([x + (k - (len(series) - 1) / 2) * width for x in xs], values, width, label=s["name"])
-    short = [_short(label) for label in labels]
+            handles.append(ax.bar([x + (k - (len(series) - 1) / 2) * width for x in xs], values, width))
+    short = [_literal(_short(str(label))) for label in labels]
     ticks = _thin(len(labels), max(2, min(10, 90 // (max(map(len, short)) + 3))))  # ~6 px a character
     ax.set_xticks(ticks, [short[i] for i in ticks])
     if all(v is None or v >= 0 for s in series for v in s["values"]):
         ax.set_ylim(bottom=0)
     ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _: _fmt(value)))
     if len(series) > 1:
-        ax.legend(frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1), borderaxespad=0,
+        # Labels given, not taken from the artists: matplotlib leaves out of the legend any artist
+        # whose label starts with "_", and a breakdown value may.
+        ax.legend(handles, [_literal(s["name"]) for s in series], frameon=False, fontsize=8, loc="lower left", bbox_to_anchor=(0, 1), borderaxespad=0,
                   ncols=min(len(series), 4))
 
 
 def _funnel_chart(ax: Any, steps: list[dict[str, Any]]) -> None:
     counts = [s["count"] or 0 for s in steps]
     bars = ax.barh(range(len(steps)), counts, color=PALETTE[0], height=0.6)
-    ax.set_yticks(range(len(steps)), [s["name"] for s in steps])
+    ax.set_yticks(range(len(steps)), [_literal(s["name"]) for s in steps])
     ax.invert_yaxis()
     ax.grid(axis="x", color="#e5e7eb", linewidth=0.8)
     ax.set_xlim(0, max(counts) * 1.3 or 1)
@@ -179,7 +227,7 @@ def _retention_chart(ax: Any, view: View) -> None:
     ax.imshow(grid, cmap="Blues", vmin=0, vmax=100, aspect="auto")
     ax.set_xticks(range(periods), [f"+{k}" for k in range(periods)])
     ticks = _thin(len(rows), 10)
-    ax.set_yticks(ticks, [rows[i]["label"] for i in ticks])
+    ax.set_yticks(ticks, [_literal(rows[i]["label"]) for i in ticks])
     for spine in ax.spines.values():
         spine.set_visible(False)
     if len(rows) * periods <= 160:
@@ -194,9 +242,12 @@ def _retention_chart(ax: Any, view: View) -> None:
 
 
 def _csv_value(value: Any) -> str:
+    """Numbers as numbers (floats as `repr`), text neutralised: a CSV cell has no type of its own."""
     if value is None:
         return ""
-    return repr(value) if isinstance(value, float) else str(value)
+    if isinstance(value, (int, float)):
+        return repr(value) if isinstance(value, float) else str(value)
+    return spreadsheet_cell(str(value))
 
 
 def csv_of(items: list[Item]) -> bytes:
@@ -204,10 +255,14 @@ def csv_of(items: list[Item]) -> bytes:
     buffer = io.StringIO()
     writer = csv.writer(buffer)
     writer.writerow(["item", "row", "column", "value"])
-    for name, view in items:
+
+    def lines(name: str, view: View) -> list[list[Any]]:
         columns, rows = table_of(view)
-        for index, row in enumerate(rows):
-            writer.writerows([name, index, column, _csv_value(value)] for column, value in zip(columns, row))
+        return [[_csv_value(name), index, _csv_value(column), _csv_value(value)]
+                for index, row in enumerate(rows) for column, value in zip(columns, row)]
+
+    for item_lines in _each(items, lines, lambda name, _: [[_csv_value(name), 0, "error", CANNOT_DRAW]]):
+        writer.writerows(item_lines)
     return buffer.getvalue().encode("utf-8")
 
 
@@ -224,26 +279,29 @@ def _sheet_title(name: str, used: set[str]) -> str:
 
 
 def _xlsx_value(value: Any) -> Any:
-    """Numbers (and booleans) as they are, anything else as text without the characters XML forbids."""
+    """Numbers (and booleans) as they are, anything else as text without the characters XML forbids,
+    neutralised as in the CSV (openpyxl would store text starting with "=" as a formula)."""
     if value is None or isinstance(value, (int, float)):
         return value
-    return ILLEGAL_CHARACTERS_RE.sub("", str(value))
+    return spreadsheet_cell(ILLEGAL_CHARACTERS_RE.sub("", str(value)))
 
 
 def xlsx_of(items: list[Item]) -> bytes:
     """A workbook with one sheet per item: a bold frozen header, then its table with numbers as numbers."""
     workbook, used = Workbook(), set[str]()
     bold = Font(bold=True)
-    for index, (name, view) in enumerate(items):
+
+    def cells(name: str, view: View) -> tuple[str, list[Any], list[list[Any]]]:
+        columns, rows = table_of(view)
+        return name, columns, [[_xlsx_value(value) for value in row] for row in [columns, *rows]]
+
+    tables = _each(items, cells, lambda name, _: (name, ["error"], [["error"], [CANNOT_DRAW]]))
+    for index, (name, columns, lines) in enumerate(tables):
         sheet = workbook.active if index == 0 else workbook.create_sheet()
         sheet.title = _sheet_title(name, used)
-        columns, rows = table_of(view)
-        for row in [columns, *rows]:
-            sheet.append([_xlsx_value(value) for value in row])
-        for line in sheet.iter_rows():
-            for cell in line:
-                if cell.data_type == "f":  # user text starting with "=" stays text, never a formula
-                    cell.data_type = "s"
+        for line in lines:
+            sheet.append(line)
+        rows = lines[1:]
         for cell in sheet[1]:
             cell.font = bold
         for i, column in enumerate(columns):
@@ -278,12 +336,16 @@ def _html_table(view: View) -> str:
     return table
 
 
-def _html_item(name: str, view: View, images: dict[str, str]) -> str:
+def _html_note(text: str) -> str:
+    return ('<div style="padding:10px 12px;background:#fdf2f2;border:1px solid #f3d0d0;'
+            f'border-radius:4px;color:#9b3b3b;font-size:13px;">{html.escape(text)}</div>')
+
+
+def _html_item(name: str, view: View, images: dict[str, str], undrawn: Collection[str]) -> str:
     title = html.escape(view.get("title") or name)
     parts = [f'<h2 style="margin:0 0 12px;font-size:16px;font-weight:600;color:#111827;">{title}</h2>']
     if "error" in view:
-        parts.append('<div style="padding:10px 12px;background:#fdf2f2;border:1px solid #f3d0d0;'
-                     f'border-radius:4px;color:#9b3b3b;font-size:13px;">{html.escape(str(view["error"]))}</div>')
+        parts.append(_html_note(str(view["error"])))
     elif "value" in view:
         figure, note = _figure(view)
         parts.append('<div style="font-size:36px;font-weight:700;line-height:1.2;color:#111827;">'
@@ -291,18 +353,31 @@ def _html_item(name: str, view: View, images: dict[str, str]) -> str:
         if note:
             parts.append(f'<div style="{MUTED}">{html.escape(note)}</div>')
     else:
-        if name in images:
+        if name in undrawn:
+            parts.append(f'<div style="margin:0 0 12px;">{_html_note(CHART_CANNOT_DRAW)}</div>')
+        elif name in images:
             parts.append(f'<img src="{html.escape(images[name])}" width="600" alt="{title}" '
                          'style="display:block;width:100%;max-width:600px;height:auto;border:0;'
                          'margin:0 0 12px;">')
         parts.append(_html_table(view))
+    return _html_row(parts)
+
+
+def _html_row(parts: list[str]) -> str:
     return f'<tr><td style="padding:16px 20px;border-top:1px solid #eef0f3;">{"".join(parts)}</td></tr>'
 
 
-def html_of(*, title: str, subtitle: str, items: list[Item], images: dict[str, str], footer_html: str) -> str:
+def _html_undrawable(name: str, view: View) -> str:
+    return _html_row([f'<h2 style="margin:0 0 12px;font-size:16px;font-weight:600;color:#111827;">'
+                      f'{html.escape(str(name))}</h2>', _html_note(CANNOT_DRAW)])
+
+
+def html_of(*, title: str, subtitle: str, items: list[Item], images: dict[str, str], footer_html: str,
+            undrawn: Collection[str] = ()) -> str:
     """The digest's HTML part: a table layout at most 640px wide with inline styles only. `images` maps
-    an item's name to its chart's URI (cid: or data:); `footer_html` is inserted as is."""
-    body = "".join(_html_item(name, view, images) for name, view in items)
+    an item's name to its chart's URI (cid: or data:); the items named in `undrawn` get a note in
+    place of their chart; `footer_html` is inserted as is."""
+    body = "".join(_each(items, lambda name, view: _html_item(name, view, images, undrawn), _html_undrawable))
     return (
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
@@ -339,15 +414,21 @@ def _text_table(view: View) -> list[str]:
 
 def text_of(*, title: str, subtitle: str, items: list[Item], footer_text: str) -> str:
     """The digest's plain-text part: the same figures and tables (at most MAX_ROWS rows each)."""
-    lines = [title, "=" * len(title), subtitle, ""]
-    for name, view in items:
+    def item(name: str, view: View) -> list[str]:
         heading = view.get("title") or name
-        lines += [heading, "-" * len(heading)]
+        lines = [heading, "-" * len(heading)]
         if "error" in view:
             lines.append(f"Error: {view['error']}")
         elif "value" in view:
             lines += [text for text in _figure(view) if text]
         else:
             lines += _text_table(view)
-        lines.append("")
+        return [*lines, ""]
+
+    def undrawable(name: str, view: View) -> list[str]:
+        return [str(name), "-" * len(str(name)), CANNOT_DRAW, ""]
+
+    lines = [title, "=" * len(title), subtitle, ""]
+    for item_lines in _each(items, item, undrawable):
+        lines += item_lines
     return "\n".join([*lines, "-- ", footer_text, ""])

@@ -1,4 +1,4 @@
-"""Reports (DESIGN §9): definitions checked against the query engine, subscriptions with signed
+"""Reports (DESIGN §9): definitions checked against the query engine, subscriptions with opaque
 unsubscribe links, the dispatcher of due schedules, and runs: generate once, deliver to each
 subscriber once.
 
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import html as html_lib
 import logging
 import re
@@ -30,12 +31,12 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core import signing
 from django.core.exceptions import ValidationError
 from django.core.mail import EmailMessage, get_connection
 from django.core.validators import validate_email
 from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 from django_tenants.utils import schema_context
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
@@ -44,9 +45,11 @@ from apps.dashboards.models import Dashboard, Widget
 from apps.dashboards.services import KINDS, widget_view
 from apps.insights.engine import query_check, query_run
 from apps.reports import rendering
-from apps.reports.models import Delivery, Report, ReportRun, Subscription
+from apps.reports.models import Delivery, Report, ReportRun, Subscription, unsubscribe_nonce
 from apps.reports.schedules import Schedule, local_to_utc
-from apps.tenancy.selectors import tenant_current
+from apps.tenancy.models import Tenant
+from apps.tenancy.selectors import tenant_current, unsubscribe_route_get
+from apps.tenancy.services import unsubscribe_route_save
 
 logger = logging.getLogger(__name__)
 REPORT_FIELDS = ("name", "display_name", "description", "report_type", "dashboard_id", "query_config", "time_range",
@@ -57,7 +60,8 @@ MAX_ITEMS = 50
 # The chart each query kind gets in a report of query specs, unless the spec names one.
 DEFAULT_CHART = {"trends": "line", "metric": "line", "segment_size": "line", "funnel": "funnel",
                  "retention": "retention", "events": "table"}
-UNSUBSCRIBE_SALT = "reports.unsubscribe"
+UNSUBSCRIBE_SALT = "reports.unsubscribe.v2"
+UNSUBSCRIBE_PREFIX = "un_"
 FOOTER = "<!--report-footer-->"
 _DATA_PNG = re.compile(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"')
 
@@ -236,9 +240,11 @@ def subscribe(*, report: Report, email: Any, user_id: str = "") -> Subscription:
     subscription, created = Subscription.objects.get_or_create(report=report, email=email,
                                                                defaults={"user_id": user_id})
     if not created:
+        if subscription.unsubscribed_at is not None:
+            subscription.unsubscribe_nonce = unsubscribe_nonce()  # a new consent: links sent before it die
         subscription.unsubscribed_at = None
         subscription.user_id = user_id or subscription.user_id
-        subscription.save(update_fields=["unsubscribed_at", "user_id"])
+        subscription.save(update_fields=["unsubscribed_at", "user_id", "unsubscribe_nonce"])
     return subscription
 
 
@@ -246,6 +252,10 @@ def unsubscribe(*, report: Report, email: Any) -> Subscription:
     subscription = Subscription.objects.filter(report=report, email=_normal(str(email))).first()
     if subscription is None:
         raise NotFound(f"{email!r} is not subscribed to this report.")
+    return subscription_unsubscribe(subscription=subscription)
+
+
+def subscription_unsubscribe(*, subscription: Subscription) -> Subscription:
     if subscription.unsubscribed_at is None:
         subscription.unsubscribed_at = timezone.now()
         subscription.save(update_fields=["unsubscribed_at"])
@@ -257,30 +267,52 @@ def _normal(email: str) -> str:
     return f"{local}@{domain.lower()}"
 
 
-def unsubscribe_token(*, report: Report, email: str) -> str:
-    """Signed with SECRET_KEY: the schema, the report and the address; it does not expire."""
-    return signing.dumps({"s": connection.schema_name, "r": report.pk, "e": email}, salt=UNSUBSCRIBE_SALT,
-                         compress=True)
+def unsubscribe_token(subscription: Subscription) -> str:
+    """The token of the subscription's unsubscribe link: `un_` and an HMAC (SECRET_KEY) of the
+    subscription's random nonce, 43 characters of base64url. It holds nothing readable: not the
+    schema, the report or the address. It is the same in every message to the subscription, and dies
+    with it: a subscription deleted and made again, or an address subscribing anew after
+    unsubscribing, draws a new nonce (as does a change of SECRET_KEY, for every link).
+
+    The link's page is public and its URL names no tenant, so `unsubscribe_url` records the token's
+    hash in the public schema with the tenant and the subscription's id
+    (apps.tenancy.models.UnsubscribeRoute), as share links are; only the hash is kept there, and the
+    nonce in the tenant's schema, so neither table alone gives a working link."""
+    mac = salted_hmac(UNSUBSCRIBE_SALT, subscription.unsubscribe_nonce, algorithm="sha256").digest()
+    return UNSUBSCRIBE_PREFIX + base64.urlsafe_b64encode(mac).rstrip(b"=").decode()
 
 
-def unsubscribe_url(*, report: Report, email: str) -> str:
-    return f"{settings.PUBLIC_URL.rstrip('/')}/r/unsubscribe/{unsubscribe_token(report=report, email=email)}"
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def unsubscribe_url(*, subscription: Subscription) -> str:
+    """The subscription's unsubscribe link, its route recorded (once) in the public schema."""
+    token = unsubscribe_token(subscription)
+    unsubscribe_route_save(token_hash=_token_hash(token), subscription_id=subscription.pk)
+    return f"{settings.PUBLIC_URL.rstrip('/')}/r/unsubscribe/{token}"
 
 
 @dataclass(frozen=True)
 class UnsubscribeTarget:
-    schema_name: str
-    report_id: int
-    email: str
+    tenant: Tenant
+    subscription: Subscription  # its report loaded
 
 
-def unsubscribe_target(token: str) -> UnsubscribeTarget | None:
-    """What a signed token names, or None for a forged or damaged one."""
-    try:
-        data = signing.loads(token, salt=UNSUBSCRIBE_SALT)
-        return UnsubscribeTarget(schema_name=str(data["s"]), report_id=int(data["r"]), email=str(data["e"]))
-    except (signing.BadSignature, KeyError, TypeError, ValueError):
+def unsubscribe_resolve(token: Any) -> UnsubscribeTarget | None:
+    """The tenant and the subscription an unsubscribe token belongs to (read in that tenant's schema,
+    then back to the current one), or None for a damaged, forged or old-format (signed) token, or
+    one whose subscription was deleted or has drawn a new nonce since."""
+    if not isinstance(token, str) or not token.startswith(UNSUBSCRIBE_PREFIX) or len(token) > 100:
         return None
+    route = unsubscribe_route_get(token_hash=_token_hash(token))
+    if route is None:
+        return None
+    with schema_context(route.tenant.schema_name):
+        subscription = Subscription.objects.select_related("report").filter(pk=route.subscription_id).first()
+    if subscription is None or not hmac.compare_digest(unsubscribe_token(subscription), token):
+        return None
+    return UnsubscribeTarget(tenant=route.tenant, subscription=subscription)
 
 
 # --- dispatching ------------------------------------------------------------------------------------
@@ -421,23 +453,32 @@ def _generate(run: ReportRun) -> None:
             if exc.status_code >= 500:
                 raise  # a query past its time limit: the whole run is retried later
             entry["error"] = {"code": exc.code, "message": exc.message, "details": exc.details}
-        items.append((entry["name"], widget_view(entry)))
+        items.append((entry["name"], _view(entry)))
     title = report.display_name or report.name
     zone = ZoneInfo(report.timezone)
     subtitle = _period_label(start.astimezone(zone), end.astimezone(zone))
     run.subject = f"{title}: {subtitle}"[:300]
     run.period_start, run.period_end = start, end
     if "html" in report.formats:
-        images = {}
-        for name, view in items:
-            png = rendering.chart_png(view)
-            if png is not None:
-                images[name] = "data:image/png;base64," + base64.b64encode(png).decode()
-        run.html = rendering.html_of(title=title, subtitle=subtitle, items=items, images=images, footer_html=FOOTER)
+        charts, undrawn = rendering.charts_of(items)
+        images = {name: "data:image/png;base64," + base64.b64encode(png).decode() for name, png in charts.items()}
+        run.html = rendering.html_of(title=title, subtitle=subtitle, items=items, images=images, footer_html=FOOTER,
+                                     undrawn=undrawn)
     run.text = rendering.text_of(title=title, subtitle=subtitle, items=items, footer_text=FOOTER)
     run.csv = rendering.csv_of(items) if "csv" in report.formats else None
     run.xlsx = rendering.xlsx_of(items) if "xlsx" in report.formats else None
     run.save(update_fields=["subject", "period_start", "period_end", "html", "text", "csv", "xlsx"])
+
+
+def _view(entry: dict[str, Any]) -> dict[str, Any]:
+    """The item's widget view, or an error view saying it could not be drawn (the error logged): one
+    item the renderer cannot shape must not fail the report."""
+    try:
+        return widget_view(entry)
+    except Exception:  # noqa: BLE001 - whatever the cause, the other items are still sent
+        logger.exception("report item %r could not be shaped", entry.get("name"))
+        return {"title": entry.get("title") or entry.get("name"), "type": entry.get("widget_type"),
+                "error": rendering.CANNOT_DRAW}
 
 
 def _period_label(start: datetime, end: datetime) -> str:
@@ -507,7 +548,7 @@ class ReportEmail(EmailMessage):
 
 def report_email(run: ReportRun, email: str) -> ReportEmail:
     report = run.report
-    url = unsubscribe_url(report=report, email=email)
+    url = unsubscribe_url(subscription=Subscription.objects.get(report=report, email=email))
     domain = settings.DEFAULT_FROM_EMAIL.rpartition("@")[2] or "localhost"
     digest = hashlib.sha256(f"{connection.schema_name}:{run.pk}:{email}".encode()).hexdigest()[:16]
     mime = _Mime()

@@ -118,3 +118,19 @@ class ShareLink(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prefix}… (dashboard {self.dashboard_id} of {self.tenant_id})"
+
+
+class UnsubscribeRoute(models.Model):
+    """Where a report's unsubscribe link (`/r/unsubscribe/<token>`) leads: the hash of its token, the
+    tenant and the subscription's id in that tenant's schema. The link is public and names no
+    tenant, so this row, in the public schema, finds it; the token itself is checked against the
+    subscription (apps.reports.services.unsubscribe_resolve), so a row left behind by a deleted
+    subscription leads nowhere."""
+
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="unsubscribe_routes")
+    subscription_id = models.BigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"subscription {self.subscription_id} of {self.tenant_id}"

@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from apps.tenancy.exceptions import TenantNotFound
-from apps.tenancy.models import ApiKey, Tenant
+from apps.tenancy.models import ApiKey, Tenant, UnsubscribeRoute
 
 KEY_PATTERN = re.compile(r"^(wk|sk)_[A-Za-z0-9]{40}$")
 PREFIX_LENGTH = 11  # "sk_" and 8 random characters
@@ -89,3 +89,8 @@ def tenant_get(*, slug: str) -> Tenant:
 
 def api_key_list(*, tenant: Tenant) -> QuerySet[ApiKey]:
     return ApiKey.objects.filter(tenant=tenant).order_by("-created_at", "-id")
+
+
+def unsubscribe_route_get(*, token_hash: str) -> UnsubscribeRoute | None:
+    """The route (with its tenant) of an unsubscribe token's hash, read in the public schema."""
+    return UnsubscribeRoute.objects.select_related("tenant").filter(token_hash=token_hash).first()

@@ -24,8 +24,8 @@ from apps.core.redis import get_redis
 from apps.events.services import events_tenant_setup
 from apps.metrics.services import metrics_tenant_setup
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
-from apps.tenancy.models import ApiKey, Domain, Tenant
-from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash, tenant_list
+from apps.tenancy.models import ApiKey, Domain, Tenant, UnsubscribeRoute
+from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash, tenant_current, tenant_list
 
 logger = logging.getLogger(__name__)
 
@@ -174,3 +174,10 @@ def tenants_fan_out(task: Any) -> int:
             task.delay()
         count += 1
     return count
+
+
+def unsubscribe_route_save(*, token_hash: str, subscription_id: int) -> None:
+    """Records (once) that the unsubscribe token of `token_hash` belongs to the current tenant's
+    subscription `subscription_id` (apps.tenancy.models.UnsubscribeRoute)."""
+    UnsubscribeRoute.objects.get_or_create(token_hash=token_hash, defaults={
+        "tenant": tenant_current(), "subscription_id": subscription_id})

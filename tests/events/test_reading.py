@@ -69,6 +69,23 @@ def test_export_jsonl_csv_parquet(client, acme, loaded):
     assert_error(client.get("/api/v1/events/export?format=xml", **bearer(acme.secret_key)), 400, "invalid")
 
 
+def test_csv_export_neutralises_formula_cells_and_the_others_keep_raw_data(client, send, acme):
+    formulas = ["=HYPERLINK(\"http://evil\",\"x\")", "+1+cmd", "-2+3", "@SUM(A1)", "\t=1", "\r=1"]
+    batch = [{"type": "track", "userId": text, "event": text, "properties": {"n": -3.5}, "messageId": f"f{i}"}
+             for i, text in enumerate(formulas)]
+    assert send.post("/v1/batch", {"batch": batch}).json()["accepted"] == len(formulas)
+
+    def export(kind: str) -> bytes:
+        return b"".join(client.get(f"/api/v1/events/export?format={kind}", **bearer(acme.secret_key))
+                        .streaming_content)
+
+    table = list(csv.DictReader(io.StringIO(export("csv").decode(), newline="")))
+    assert [(r["event"], r["user_id"], r["distinct_id"]) for r in table] == [("'" + t,) * 3 for t in formulas]
+    assert {json.loads(r["properties"])["n"] for r in table} == {-3.5} and table[0]["id"].isdigit()
+    assert [json.loads(line)["event"] for line in export("jsonl").splitlines()] == formulas
+    assert pq.read_table(io.BytesIO(export("parquet"))).column("user_id").to_pylist() == formulas
+
+
 def test_export_is_isolated(client, acme, globex, loaded):
     body = b"".join(client.get("/api/v1/events/export?format=jsonl", **bearer(globex.secret_key)).streaming_content)
     assert body == b""

@@ -1,5 +1,5 @@
-"""Security: the production server's headers and cookies, keys that never reach its logs, console
-logins limited per tenant, and keys compared in constant time.
+"""Security: the production server's headers and cookies, keys (and share and unsubscribe tokens)
+that never reach its logs, console logins limited per tenant, and keys compared in constant time.
 
 The production checks start gunicorn as deployed (deploy/gunicorn.conf.py, ENVIRONMENT=production,
 debug logging on) over the test database, send it keys every way clients do, right and wrong, then
@@ -115,6 +115,45 @@ def test_keys_never_reach_the_logs(production_server):
     for key in (write, secret, revoked, wrong):
         secret_part = key[selectors.PREFIX_LENGTH:]  # the prefix alone names a key in the console and logs
         assert key not in logged and secret_part not in logged, f"a key is in the server's log: {key[:6]}…"
+
+
+def test_share_and_unsubscribe_tokens_never_reach_the_logs(production_server, settings):
+    from apps.dashboards.services import dashboard_create, share_create
+    from apps.reports.models import Subscription
+    from apps.reports.services import report_create, subscribe, unsubscribe_url
+
+    port, tenant = production_server["port"], production_server["created"].tenant
+    settings.SECRET_KEY = "s" * 50  # the server's: the unsubscribe token is an HMAC with it
+    with schema_context(tenant.schema_name):
+        _, share = share_create(dashboard=dashboard_create(name="kpis"))
+        report = report_create(tenant=tenant, name="daily", report_type="queries", formats=["html"], query_config={
+            "queries": [{"name": "views", "query": {"kind": "trends", "series": [{"event": "View"}]}}]})
+        subscribe(report=report, email="ann@example.com")
+        unsubscribe = unsubscribe_url(subscription=Subscription.objects.get()).rsplit("/", 1)[1]
+    connection.set_schema_to_public()
+    other = share[:-2] + ("ab" if not share.endswith("ab") else "cd")
+    answers = [
+        request(port, "GET", f"/d/{share}")[0],
+        request(port, "GET", f"/d/{share}?refresh=1")[0],
+        request(port, "GET", f"/d/{other}")[0],
+        request(port, "GET", f"/r/unsubscribe/{unsubscribe}")[0],
+        request(port, "GET", f"/r/unsubscribe/{unsubscribe}x")[0],
+        request(port, "POST", f"/r/unsubscribe/{unsubscribe}", body=b"List-Unsubscribe=One-Click",
+                headers={"Content-Type": "application/x-www-form-urlencoded"})[0],
+        request(port, "DELETE", f"/r/unsubscribe/{unsubscribe}")[0],
+    ]
+    assert answers == [200, 200, 404, 200, 404, 200, 405]
+    with schema_context(tenant.schema_name):
+        assert Subscription.objects.get().unsubscribed_at is not None
+    time.sleep(0.5)  # the access log line of the last request
+    logged = production_server["log"].read_text()
+    # The log is complete: each request's line, and Django's warnings about the 404s and the 405.
+    assert logged.count('"GET /d/<redacted> HTTP/1.1" 200') == 2 and '"GET /d/<redacted> HTTP/1.1" 404' in logged
+    assert logged.count("/r/unsubscribe/<redacted> HTTP/1.1") == 4 and "Not Found: /d/<redacted>" in logged
+    assert "Method Not Allowed (DELETE): /r/unsubscribe/<redacted>" in logged
+    for token in (share, other, unsubscribe):
+        secret_part = token[3:]  # after sh_ or un_
+        assert secret_part not in logged and secret_part[:12] not in logged, f"a token is in the log: {token[:6]}…"
 
 
 def test_production_headers_and_cookies(production_server):

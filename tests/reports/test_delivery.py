@@ -7,9 +7,12 @@ same process once the dispatch transaction commits (`django_capture_on_commit_ca
 
 from __future__ import annotations
 
+import base64
 import csv
 import email
+import html as html_lib
 import io
+import zlib
 from datetime import datetime, timedelta, timezone
 from email import policy
 from zoneinfo import ZoneInfo
@@ -19,14 +22,14 @@ import pytest
 import time_machine
 from aiosmtpd.controller import Controller
 from celery.exceptions import Retry
-from django.core import mail
+from django.core import mail, signing
 from django.db import connection
 from django_tenants.utils import schema_context
 from matplotlib import image
 
 from analytics_project.devstack import free_port
 from apps.insights.engine import query_run
-from apps.reports import services, tasks
+from apps.reports import rendering, services, tasks
 from apps.reports.models import Delivery, ReportRun, Subscription
 from tests.segments.test_segments_api import ingest
 
@@ -181,6 +184,163 @@ def test_the_unsubscribe_link_stops_delivery(shop, inbox, client, django_capture
     assert [e.rcpt_tos for e in inbox.envelopes] == [["bob@example.org"]]
     with schema_context(shop.tenant.schema_name):
         assert report.runs.count() == 2
+
+
+# Property values a public write key can send that matplotlib would read as math text.
+MATH_LIKE = ["$\\foo$", "$x^$", "\\frac{", "_{", "$\\sqrt{$", "P" * 300]
+
+
+def test_breakdown_values_that_look_like_math_are_drawn_literally_and_sent(acme, inbox,
+                                                                         django_capture_on_commit_callbacks):
+    at = (FIRE - timedelta(days=1)).isoformat()
+    ingest(acme.tenant, [{"type": "track", "userId": f"u{i}", "event": "View", "properties": {"path": value},
+                          "timestamp": at} for i, value in enumerate(MATH_LIKE)])
+    by_path = {"kind": "trends", "interval": "day", "series": [{"event": "View"}], "breakdown": {"property": "path"}}
+    with time_machine.travel(FIRE - timedelta(minutes=5), tick=False):
+        report = make_report(acme.tenant, query_config={"queries": [
+            {"name": "paths", "title": "Views by $\\path$", "chart": "bar", "query": by_path},
+            {"name": "lines", "chart": "line", "query": by_path}]})
+    with time_machine.travel(FIRE, tick=False), schema_context(acme.tenant.schema_name), \
+            django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(report=report, send=True)
+    with schema_context(acme.tenant.schema_name):
+        run.refresh_from_db()
+    assert (run.status, run.attempts, run.error) == ("succeeded", 1, "")
+    assert sorted(r for e in inbox.envelopes for r in e.rcpt_tos) == ["ann@example.com", "bob@example.org"]
+    message = inbox.messages()[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    text = message.get_body(preferencelist=("plain",)).get_content()
+    for value in MATH_LIKE:
+        assert f"View: {value}" in text and html_lib.escape(f"View: {value}") in html
+    assert "Views by $\\path$" in text and "could not be drawn" not in html
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 2
+
+
+def test_an_item_that_cannot_be_drawn_is_noted_and_the_rest_is_sent(shop, inbox, monkeypatch, caplog,
+                                                                    django_capture_on_commit_callbacks):
+    report = make_report(shop.tenant)
+    draw = rendering.chart_png
+
+    def funnel_fails(view):  # noqa: ANN001, ANN202
+        if view.get("type") == "funnel":
+            raise RuntimeError("the funnel chart broke")
+        return draw(view)
+
+    monkeypatch.setattr(rendering, "chart_png", funnel_fails)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        run = services.run_now(report=report, send=True)
+    with schema_context(shop.tenant.schema_name):
+        run.refresh_from_db()
+    assert (run.status, run.attempts) == ("succeeded", 1)
+    assert inbox.count_to("ann@example.com") == 1 and inbox.count_to("bob@example.org") == 1
+    message = inbox.messages()[0]
+    html = message.get_body(preferencelist=("html",)).get_content()
+    assert rendering.CHART_CANNOT_DRAW in html and "Views and buys" in html
+    assert len([part for part in message.walk() if part.get_content_type() == "image/png"]) == 1  # the trends line
+    assert any(r.exc_info and "the funnel chart broke" in str(r.exc_info[1]) for r in caplog.records)
+
+
+def unsubscribe_path(message) -> str:  # noqa: ANN001
+    return "/" + message["List-Unsubscribe"].strip("<>").split("://", 1)[1].partition("/")[2]
+
+
+def test_the_unsubscribe_token_reveals_neither_schema_nor_report_nor_address(shop, inbox,
+                                                                           django_capture_on_commit_callbacks):
+    report = make_report(shop.tenant)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        services.run_now(report=report, send=True)
+    links = {m["To"]: unsubscribe_path(m) for m in inbox.messages()}
+    assert len(set(links.values())) == 2
+    for address, path in links.items():
+        token = path.rsplit("/", 1)[1]
+        decoded = [token]
+        for candidate in (token, token.removeprefix("un_"), *token.split(":"), *token.split(".")):
+            for decode in (base64.urlsafe_b64decode, base64.b64decode):
+                try:
+                    raw = decode(candidate + "=" * (-len(candidate) % 4))
+                except (ValueError, TypeError):
+                    continue
+                decoded.append(raw.decode("latin-1"))
+                try:
+                    decoded.append(zlib.decompress(raw).decode("latin-1"))
+                except zlib.error:
+                    pass
+        for secret in (shop.tenant.schema_name, shop.tenant.slug, address, address.split("@")[0],
+                       "example", f'"r":{report.pk}', f'"r": {report.pk}'):
+            assert not any(secret.lower() in text.lower() for text in decoded), f"the token shows {secret!r}"
+        with pytest.raises(signing.BadSignature):
+            signing.loads(token, salt=services.UNSUBSCRIBE_SALT)
+        assert len(token) <= 50
+
+
+def test_a_token_of_a_deleted_subscription_dies_when_the_address_subscribes_again(
+        shop, inbox, client, django_capture_on_commit_callbacks):
+    report = make_report(shop.tenant)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        services.run_now(report=report, send=True)
+    old = unsubscribe_path(next(m for m in inbox.messages() if m["To"] == "ann@example.com"))
+    connection.set_schema_to_public()
+    assert client.get(old).status_code == 200
+    with schema_context(shop.tenant.schema_name):
+        Subscription.objects.filter(email="ann@example.com").delete()
+        services.subscribe(report=report, email="ann@example.com")
+    connection.set_schema_to_public()
+    for method in (client.get, client.post):
+        response = method(old)
+        assert response.status_code == 404 and b"not valid" in response.content
+    with schema_context(shop.tenant.schema_name):
+        assert Subscription.objects.get(email="ann@example.com").unsubscribed_at is None
+        # Unsubscribing by the new link, then subscribing anew, kills that link too.
+        new = services.unsubscribe_url(subscription=Subscription.objects.get(email="ann@example.com"))
+    new = "/" + new.split("://", 1)[1].partition("/")[2]
+    assert new != old
+    connection.set_schema_to_public()
+    assert client.post(new).status_code == 200
+    with schema_context(shop.tenant.schema_name):
+        assert Subscription.objects.get(email="ann@example.com").unsubscribed_at is not None
+        services.subscribe(report=report, email="ann@example.com")
+    connection.set_schema_to_public()
+    assert client.post(new).status_code == 404
+    with schema_context(shop.tenant.schema_name):
+        assert Subscription.objects.get(email="ann@example.com").unsubscribed_at is None
+
+
+def test_wrong_and_old_format_tokens_get_the_not_valid_page(shop, client):
+    report = make_report(shop.tenant)
+    with schema_context(shop.tenant.schema_name):
+        subscription = Subscription.objects.get(email="ann@example.com")
+        real = services.unsubscribe_token(subscription)
+        services.unsubscribe_url(subscription=subscription)
+    old_format = signing.dumps({"s": shop.tenant.schema_name, "r": report.pk, "e": "ann@example.com"},
+                               salt="reports.unsubscribe", compress=True)
+    connection.set_schema_to_public()
+    assert client.get(f"/r/unsubscribe/{real}").status_code == 200
+    for token in (old_format, real[:-3] + ("xyz" if not real.endswith("xyz") else "abc"), "un_", "x" * 200,
+                  "un_" + "A" * 43, "%00"):
+        for method in (client.get, client.post):
+            response = method(f"/r/unsubscribe/{token}")
+            assert response.status_code == 404, token
+            assert b"This unsubscribe link is not valid" in response.content
+    with schema_context(shop.tenant.schema_name):
+        assert not Subscription.objects.filter(unsubscribed_at__isnull=False).exists()
+
+
+def test_one_click_unsubscribe_post_as_mail_clients_send_it(shop, inbox, client,
+                                                            django_capture_on_commit_callbacks):
+    report = make_report(shop.tenant)
+    with schema_context(shop.tenant.schema_name), django_capture_on_commit_callbacks(execute=True):
+        services.run_now(report=report, send=True)
+    message = next(m for m in inbox.messages() if m["To"] == "bob@example.org")
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+    connection.set_schema_to_public()
+    # RFC 8058: a form-encoded POST of `List-Unsubscribe=One-Click`, with no cookie and no CSRF token.
+    response = client.post(unsubscribe_path(message), "List-Unsubscribe=One-Click",
+                           content_type="application/x-www-form-urlencoded")
+    assert response.status_code == 200 and b"Unsubscribed" in response.content
+    assert b"bob@example.org" in response.content and response["Referrer-Policy"] == "no-referrer"
+    with schema_context(shop.tenant.schema_name):
+        assert Subscription.objects.get(email="bob@example.org").unsubscribed_at is not None
+        assert Subscription.objects.get(email="ann@example.com").unsubscribed_at is None
 
 
 def test_beat_twice_in_the_same_minute_delivers_once(shop, inbox, django_capture_on_commit_callbacks):
