@@ -328,7 +328,7 @@ def parse_native(event: Any, clock: Clock, *, source: str | None = None) -> Even
         raise EventRejected(f"event_name must be a non-empty string of at most {MAX_EVENT_NAME_LENGTH} characters.")
     properties = _object(event.get("properties"), "properties")
     if fixed_name is not None:
-        if name is not None and "name" not in properties:
+        if name is not None and name != fixed_name and "name" not in properties:
             properties = {**properties, "name": name}
         name = fixed_name
     context = _object(event.get("context"), "context")

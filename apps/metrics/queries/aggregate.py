@@ -65,9 +65,10 @@ def run(*, metric: Metric, aggregation: str, granularity: str, group_by: list[st
     """The series, and whether they came from rollups (percentiles then from sketches, within 1%)."""
     if aggregation == "rate" and metric.metric_type != Metric.Type.COUNTER:
         raise ValidationFailed("`rate` is for counters only.", details={"aggregation": aggregation})
+    # A metric declared without dimensions takes any (names are checked by the spec's pattern).
     allowed = set(metric.dimensions)
     for field, names in (("group_by", group_by), ("dimensions", list(filters))):
-        unknown = sorted(set(names) - allowed)
+        unknown = sorted(set(names) - allowed) if allowed else []
         if unknown:
             raise ValidationFailed(f"{unknown} are not dimensions of {metric.name!r}.", details={field: unknown})
     starts = bucket_starts(time_range, granularity)
