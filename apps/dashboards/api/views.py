@@ -74,7 +74,8 @@ class DashboardDuplicateApi(TenantApi):
 @extend_schema(tags=["dashboards"])
 class DashboardDataApi(TenantApi):
     @extend_schema(parameters=[OpenApiParameter("refresh", bool), OpenApiParameter("date_from", str),
-                               OpenApiParameter("date_to", str)], responses=OpenApiTypes.OBJECT,
+                               OpenApiParameter("date_to", str)],
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(429)},
                    summary="Every widget's result (cached, with computed_at), or its error")
     def get(self, request: Request, dashboard_id: str) -> Response:
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)

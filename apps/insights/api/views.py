@@ -16,7 +16,7 @@ from apps.insights.openapi import QUERY_SPEC_REF
 class QueryApi(TenantApi):
     @extend_schema(
         request={"application/json": QUERY_SPEC_REF}, responses={200: OpenApiTypes.OBJECT, **error_responses(
-            404, 503, descriptions={404: "The metric or segment the query names does not exist"})},
+            404, 429, 503, descriptions={404: "The metric or segment the query names does not exist"})},
         summary="Run a query (trends, events)",
         examples=[OpenApiExample("Daily signups and buyers", value={
             "kind": "trends", "date_from": "-30d", "interval": "day",

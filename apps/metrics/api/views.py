@@ -106,7 +106,7 @@ class SeedMetricValueApi(IngestionApi):
 
     parser_classes = [IngestionJsonParser]
 
-    @extend_schema(request=ValueInput, responses={200: AcceptedOutput, **error_responses(413, 415, 429)},
+    @extend_schema(request=ValueInput, responses={200: AcceptedOutput, **error_responses(404, 413, 415, 429)},
                    summary="Record one value, the metric named in the body (seed API; write key)",
                    operation_id="metrics_values_by_id_create")
     def post(self, request: Request) -> Response:
@@ -136,7 +136,7 @@ class SeedMetricAggregateApi(TenantApi):
     """The seed API's `POST /metrics/aggregate`: the `metric` query kind with the seed's names
     (`metric_id` = metric, `aggregation_method` = aggregation, `start_time`/`end_time` = the range)."""
 
-    @extend_schema(request=SeedAggregateInput, responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+    @extend_schema(request=SeedAggregateInput, responses={200: OpenApiTypes.OBJECT, **error_responses(404, 429, 503)},
                    summary="Aggregate a metric (seed API)", operation_id="metrics_aggregate_by_id")
     def post(self, request: Request) -> Response:
         data = self.validate(SeedAggregateInput, request.data)
@@ -185,7 +185,7 @@ def _aggregate(view: TenantApi, request: Request, name: str) -> dict:
 @extend_schema(tags=["metrics"])
 class MetricAggregateApi(TenantApi):
     @extend_schema(parameters=AGGREGATE_PARAMETERS,
-                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(429, 503)},
                    summary="Aggregate a metric over time (the `metric` query kind)")
     def get(self, request: Request, name: str) -> Response:
         return Response(_aggregate(self, request, name))
@@ -200,7 +200,7 @@ class AnomalyParams(serializers.Serializer):
 class MetricAnomaliesApi(TenantApi):
     @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("method", str, enum=["zscore", "iqr"]),
                                OpenApiParameter("threshold", float)],
-                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(429, 503)},
                    summary="Anomalous buckets of an aggregated series, with scores")
     def get(self, request: Request, name: str) -> Response:
         options = self.validate(AnomalyParams, request.query_params)
@@ -219,7 +219,7 @@ class ForecastParams(serializers.Serializer):
 @extend_schema(tags=["metrics"])
 class MetricForecastApi(TenantApi):
     @extend_schema(parameters=[*AGGREGATE_PARAMETERS, OpenApiParameter("periods", int)],
-                   responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
+                   responses={200: OpenApiTypes.OBJECT, **error_responses(429, 503)},
                    summary="A linear trend forecast of an aggregated series")
     def get(self, request: Request, name: str) -> Response:
         periods = self.validate(ForecastParams, request.query_params)["periods"]
