@@ -322,9 +322,10 @@ def parse_native(event: Any, clock: Clock, *, source: str | None = None) -> Even
         raise EventRejected(f"event_type must be one of {', '.join(sorted(ACCEPTED_TYPES))}.")
     name = event.get("event_name")
     fixed_name = FIXED_EVENT_NAMES.get(event_type)
-    if name is None and fixed_name is not None:
-        pass  # a page view needs no name, as in Segment
-    elif not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH or "\x00" in name:
+    # A type with a fixed event name (a page view) needs no name, as in Segment.
+    named = name is not None or fixed_name is None
+    if named and (not isinstance(name, str) or not name.strip() or len(name) > MAX_EVENT_NAME_LENGTH
+                  or "\x00" in name):
         raise EventRejected(f"event_name must be a non-empty string of at most {MAX_EVENT_NAME_LENGTH} characters.")
     properties = _object(event.get("properties"), "properties")
     if fixed_name is not None:
