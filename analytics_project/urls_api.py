@@ -10,4 +10,5 @@ urlpatterns = [
     path("", include("apps.segments.api.urls")),
     path("", include("apps.dashboards.api.urls")),
     path("", include("apps.reports.api.urls")),
+    path("", include("apps.governance.api.urls")),
 ]

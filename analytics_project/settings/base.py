@@ -76,6 +76,7 @@ TENANT_APPS = [
     "apps.segments",
     "apps.dashboards",
     "apps.reports",
+    "apps.governance",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

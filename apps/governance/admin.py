@@ -1,0 +1,1 @@
+"""The governance pages of the tenant console."""
