@@ -28,9 +28,9 @@ class _RoleFormMixin:
         super().__init__(*args, **kwargs)
         requester = self.requester
         ceiling = 99 if requester is None or requester.is_superuser else role_rank(user_role(requester))
-        self.fields["role"] = forms.ChoiceField(
-            choices=[(role, role) for role in ROLES if role_rank(role) <= ceiling], help_text=ROLE_HELP,
-            initial=user_role(self.instance) if self.instance.pk else None)
+        self.fields["role"].choices = [(role, role) for role in ROLES if role_rank(role) <= ceiling]
+        if self.instance.pk:
+            self.fields["role"].initial = user_role(self.instance)
 
     def clean(self) -> dict:
         data = super().clean()
@@ -47,12 +47,16 @@ class _RoleFormMixin:
 
 
 class ConsoleUserCreationForm(_RoleFormMixin, UserCreationForm):
+    role = forms.ChoiceField(choices=(), help_text=ROLE_HELP)
+
     class Meta(UserCreationForm.Meta):
         model = User
         fields = ("username", "first_name", "last_name", "email")
 
 
 class ConsoleUserChangeForm(_RoleFormMixin, UserChangeForm):
+    role = forms.ChoiceField(choices=(), help_text=ROLE_HELP)
+
     class Meta(UserChangeForm.Meta):
         model = User
         fields = ("username", "password", "first_name", "last_name", "email", "is_active", "is_superuser")
@@ -86,9 +90,6 @@ class ConsoleUserAdmin(UserAdmin):
         )
 
     def get_form(self, request: HttpRequest, obj: User | None = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
-        # Only the fields shown: modelform_factory would otherwise take the fieldsets' `role`
-        # (not a model field) for one and fail.
-        kwargs["fields"] = None
         form = super().get_form(request, obj, change=change, **kwargs)
         if not request.user.is_superuser:
             form.base_fields.pop("is_superuser", None)
