@@ -89,7 +89,8 @@ class ConsoleUserAdmin(UserAdmin):
             ("Important dates", {"fields": ("last_login", "date_joined")}),
         )
 
-    def get_form(self, request: HttpRequest, obj: User | None = None, change: bool = False, **kwargs: Any):  # noqa: ANN201
+    def get_form(self, request: HttpRequest, obj: User | None = None, change: bool = False,  # noqa: ANN201
+                 **kwargs: Any):
         form = super().get_form(request, obj, change=change, **kwargs)
         if not request.user.is_superuser:
             form.base_fields.pop("is_superuser", None)

@@ -91,8 +91,9 @@ def user_role_set(*, user: Any, role: str) -> None:
         user.groups.remove(*Group.objects.filter(name__in=[r for r in ROLES if r != role]))
         user.groups.add(Group.objects.get(name=role))
     if before != role:
-        audit_event.send(sender=user_role_set, action="role_changed", object_type="user", object_id=str(user.pk),
-                         object_repr=user.get_username(), changes={"role": [before, role]})
+        audit_event.send(sender=user_role_set, action="role_changed", object_type="user",
+                         object_id=str(user.pk), object_repr=user.get_username(),
+                         changes={"role": [before, role]})
 
 
 def console_user_create(*, username: str, password: str, role: str, email: str = "", first_name: str = "",

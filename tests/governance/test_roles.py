@@ -7,8 +7,8 @@ console's registry and URLs, so a model, custom view or action registered later 
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
+from io import StringIO
 from typing import Any
 
 import pytest
@@ -47,7 +47,8 @@ def _event(tenant: Any) -> Event:
 
 
 def _person(tenant: Any) -> Person:
-    ingest(tenant, [{"type": "identify", "userId": "p1", "traits": {"plan": "pro"}, "timestamp": ago(hours=2)}])
+    ingest(tenant, [{"type": "identify", "userId": "p1", "traits": {"plan": "pro"},
+                     "timestamp": ago(hours=2)}])
     return Person.objects.latest("id")
 
 
@@ -84,7 +85,7 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "dashboards.dashboard": (lambda t: dashboard_services.dashboard_create(name="walk-dashboard"),
                              ROLE_EDITOR, {"add", "change", "delete"}),
     "reports.report": (_report, ROLE_EDITOR, {"add", "change", "delete"}),
-    "reports.reportrun": (lambda t: ReportRun.objects.create(report=_report(t, "walk-run-report"), send=False),
+    "reports.reportrun": (lambda t: ReportRun.objects.create(report=_report(t, "run-report"), send=False),
                           ROLE_EDITOR, {"delete"}),
     "auth.user": (_user, ROLE_ADMIN, {"add", "change", "delete"}),
     "auth.group": (lambda t: Group.objects.get(name=ROLE_VIEWER), ROLE_ADMIN, set()),
@@ -122,8 +123,9 @@ def test_every_console_model_and_view_is_covered():
     registered = {_label(model) for model in tenant_admin_site._registry}
     assert registered == set(CONSOLE_MODELS), (
         "Console models without roles expectations in tests/governance/test_roles.py: "
-        f"{sorted(registered - set(CONSOLE_MODELS))}; listed but gone: {sorted(set(CONSOLE_MODELS) - registered)}")
-    assert _custom_url_names() == CUSTOM_VIEWS, "Custom console views must check permissions and be walked here."
+        f"{sorted(registered - set(CONSOLE_MODELS))}; listed but gone: "
+        f"{sorted(set(CONSOLE_MODELS) - registered)}")
+    assert _custom_url_names() == CUSTOM_VIEWS, "Custom console views must check permissions, be walked here."
     assert _site_url_names() - {None} <= SITE_VIEWS, sorted(_site_url_names() - SITE_VIEWS)
 
 
@@ -131,7 +133,8 @@ def test_every_console_model_and_view_is_covered():
 
 def _codenames(role: str) -> set[str]:
     group = Group.objects.get(name=role)
-    return {f"{p.content_type.app_label}.{p.codename}" for p in group.permissions.select_related("content_type")}
+    permissions = group.permissions.select_related("content_type")
+    return {f"{p.content_type.app_label}.{p.codename}" for p in permissions}
 
 
 def _model_permissions(app_labels: tuple[str, ...], actions: tuple[str, ...]) -> set[str]:
@@ -153,7 +156,8 @@ def test_role_groups_exist_with_permissions_from_the_model_registry(acme, schema
     assert reads | writes <= editor and not editor & management
     assert reads | writes | management | {"tenancy.view_apikey", "tenancy.add_apikey"} <= admin
     assert not any(name.startswith("tenancy.") and "apikey" not in name for name in admin)
-    assert not any(name.startswith(("sessions.", "contenttypes.", "admin.")) for name in admin | editor | viewer)
+    others = ("sessions.", "contenttypes.", "admin.")
+    assert not any(name.startswith(others) for name in admin | editor | viewer)
 
 
 def test_every_migrate_reapplies_the_roles_and_covers_models_added_since(acme):
@@ -162,10 +166,11 @@ def test_every_migrate_reapplies_the_roles_and_covers_models_added_since(acme):
         later_governance = ContentType.objects.create(app_label="governance", model="laterrule")
         for content_type in (later_analytics, later_governance):
             for action in ("view", "change"):
-                Permission.objects.create(content_type=content_type, codename=f"{action}_{content_type.model}",
-                                          name=f"Can {action} {content_type.model}")
+                codename = f"{action}_{content_type.model}"
+                Permission.objects.create(content_type=content_type, codename=codename, name=codename)
         Group.objects.get(name=ROLE_VIEWER).permissions.add(Permission.objects.get(codename="add_user"))
-        Group.objects.get(name=ROLE_EDITOR).permissions.remove(Permission.objects.get(codename="change_segment"))
+        editor = Group.objects.get(name=ROLE_EDITOR)
+        editor.permissions.remove(Permission.objects.get(codename="change_segment"))
         emit_post_migrate_signal(verbosity=0, interactive=False, db="default")
         viewer, editor, admin = _codenames(ROLE_VIEWER), _codenames(ROLE_EDITOR), _codenames(ROLE_ADMIN)
     assert "reports.view_laterthing" in viewer and "reports.change_laterthing" not in viewer
@@ -333,8 +338,10 @@ def test_an_editor_makes_a_share_link_and_refreshes_a_segment(console, acme):
                                                            "_selected_action": [dashboard.pk]})
     assert shared.status_code == 302
     assert ShareLink.objects.filter(tenant=acme.tenant, dashboard_id=dashboard.pk).count() == 1
-    ingest(acme.tenant, [{"type": "identify", "userId": "ann", "traits": {"plan": "pro"}, "timestamp": ago(hours=1)}])
-    refreshed = console.post("/admin/segments/segment/", {"action": "refresh_now", "_selected_action": [segment.pk]})
+    ingest(acme.tenant, [{"type": "identify", "userId": "ann", "traits": {"plan": "pro"},
+                          "timestamp": ago(hours=1)}])
+    refreshed = console.post("/admin/segments/segment/", {"action": "refresh_now",
+                                                          "_selected_action": [segment.pk]})
     assert refreshed.status_code == 302
     with schema_context(acme.tenant.schema_name):
         segment.refresh_from_db()
@@ -351,7 +358,8 @@ def _user_form(**fields: Any) -> dict:
 def test_an_admin_creates_a_console_user_with_one_role_never_a_superuser(console, acme):
     console.log_in(ROLE_ADMIN)
     add_page = console.get("/admin/auth/user/add/").content.decode()
-    assert 'name="role"' in add_page and 'name="is_superuser"' not in add_page and 'name="groups"' not in add_page
+    assert 'name="role"' in add_page
+    assert 'name="is_superuser"' not in add_page and 'name="groups"' not in add_page
     created = console.post("/admin/auth/user/add/", _user_form(is_superuser="on", is_staff="", groups=["1"]))
     assert created.status_code == 302, created.content
     with schema_context(acme.tenant.schema_name):
@@ -361,8 +369,8 @@ def test_an_admin_creates_a_console_user_with_one_role_never_a_superuser(console
     change_page = console.get(f"/admin/auth/user/{carol.pk}/change/").content.decode()
     assert 'name="is_superuser"' not in change_page and 'name="user_permissions"' not in change_page
     changed = console.post(f"/admin/auth/user/{carol.pk}/change/", {
-        "username": "carol", "email": "carol@acme.test", "first_name": "", "last_name": "", "role": ROLE_VIEWER,
-        "is_active": "on", "is_superuser": "on"})
+        "username": "carol", "email": "carol@acme.test", "first_name": "", "last_name": "",
+        "role": ROLE_VIEWER, "is_active": "on", "is_superuser": "on"})
     assert changed.status_code == 302, changed.content
     with schema_context(acme.tenant.schema_name):
         carol.refresh_from_db()
@@ -370,7 +378,8 @@ def test_an_admin_creates_a_console_user_with_one_role_never_a_superuser(console
         assert list(carol.groups.values_list("name", flat=True)) == [ROLE_VIEWER]
     # The new user's console is the viewer's.
     console.post("/admin/logout/")
-    response = console.post("/admin/login/", {"username": "carol", "password": "carol-long-pass-9", "next": "/admin/"})
+    response = console.post("/admin/login/", {"username": "carol", "password": "carol-long-pass-9",
+                                              "next": "/admin/"})
     assert response.status_code == 302
     assert console.get("/admin/segments/segment/").status_code == 200
     assert console.post("/admin/segments/segment/add/").status_code == 403
@@ -420,8 +429,8 @@ def test_a_superuser_may_make_a_superuser(client, acme):
         dora = console_user_create(username="dora", password=PASSWORD, role=ROLE_ADMIN)
     _log_in(client, acme.tenant, "root")
     changed = client.post(f"/admin/auth/user/{dora.pk}/change/", {
-        "username": "dora", "email": "", "first_name": "", "last_name": "", "role": ROLE_ADMIN, "is_active": "on",
-        "is_superuser": "on"}, HTTP_HOST="acme.localhost")
+        "username": "dora", "email": "", "first_name": "", "last_name": "", "role": ROLE_ADMIN,
+        "is_active": "on", "is_superuser": "on"}, HTTP_HOST="acme.localhost")
     assert changed.status_code == 302, changed.content
     with schema_context(acme.tenant.schema_name):
         dora.refresh_from_db()
@@ -440,8 +449,8 @@ def test_the_role_field_offers_no_role_above_the_requesters_own(acme):
             refused = type("Form", (ConsoleUserCreationForm,), {"requester": requester})(data=_user_form(
                 role=ROLE_ADMIN))
             assert refused.is_valid() == (role == ROLE_ADMIN), role
-    assert offered == {ROLE_ADMIN: [ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER], ROLE_EDITOR: [ROLE_EDITOR, ROLE_VIEWER],
-                       ROLE_VIEWER: [ROLE_VIEWER]}
+    assert offered == {ROLE_ADMIN: [ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER],
+                       ROLE_EDITOR: [ROLE_EDITOR, ROLE_VIEWER], ROLE_VIEWER: [ROLE_VIEWER]}
 
 
 def test_a_viewer_of_one_tenant_cannot_enter_another_tenants_console(client, acme, globex):
@@ -461,12 +470,13 @@ def test_a_viewer_of_one_tenant_cannot_enter_another_tenants_console(client, acm
 
 def test_create_console_user_makes_a_staff_user_with_the_role_in_one_tenant(acme, globex, monkeypatch):
     monkeypatch.setenv("CONSOLE_USER_PASSWORD", PASSWORD)
-    call_command("create_console_user", "acme", "erin", "--role", "editor", "--email", "erin@acme.test", "--noinput",
-                 stdout=open(os.devnull, "w"))
+    call_command("create_console_user", "acme", "erin", "--role", "editor", "--email", "erin@acme.test",
+                 "--noinput", stdout=StringIO())
     with schema_context(acme.tenant.schema_name):
         erin = get_user_model().objects.get(username="erin")
         assert erin.is_staff and not erin.is_superuser and erin.email == "erin@acme.test"
-        assert list(erin.groups.values_list("name", flat=True)) == [ROLE_EDITOR] and erin.check_password(PASSWORD)
+        assert list(erin.groups.values_list("name", flat=True)) == [ROLE_EDITOR]
+        assert erin.check_password(PASSWORD)
     with schema_context(globex.tenant.schema_name):
         assert not get_user_model().objects.filter(username="erin").exists()
     assert not get_user_model().objects.filter(username="erin").exists()
@@ -487,7 +497,7 @@ def test_create_console_user_refuses_bad_input(acme, monkeypatch):
     with schema_context(acme.tenant.schema_name):
         assert not get_user_model().objects.filter(username="erin").exists()
         call_command("create_console_user", "acme", "erin", "--role", "viewer", "--noinput",
-                     stdout=open(os.devnull, "w"))
+                     stdout=StringIO())
     with pytest.raises(CommandError, match="already exists"):
         call_command("create_console_user", "acme", "erin", "--role", "admin", "--noinput")
 

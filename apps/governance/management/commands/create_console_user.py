@@ -12,8 +12,9 @@ PASSWORD_ENV = "CONSOLE_USER_PASSWORD"
 
 
 class Command(BaseCommand):
-    help = (f"Create a console user with one role ({', '.join(ROLES)}) in one tenant's schema, for its console at "
-            f"<slug>.<BASE_DOMAIN>/admin/. The password comes from ${PASSWORD_ENV}, or is asked for.")
+    help = (f"Create a console user with one role ({', '.join(ROLES)}) in one tenant's schema, for its "
+            f"console at <slug>.<BASE_DOMAIN>/admin/. The password comes from ${PASSWORD_ENV}, or is "
+            "asked for.")
 
     def add_arguments(self, parser):
         parser.add_argument("slug", help="The tenant's slug.")
@@ -33,13 +34,11 @@ class Command(BaseCommand):
         password = os.environ.get(PASSWORD_ENV) or self._ask(options["interactive"])
         with schema_context(tenant.schema_name):
             try:
-                user = console_user_create(username=options["username"], password=password, role=options["role"],
-                                           email=options["email"], first_name=options["first_name"],
-                                           last_name=options["last_name"])
+                user = console_user_create(
+                    username=options["username"], password=password, role=options["role"],
+                    email=options["email"], first_name=options["first_name"], last_name=options["last_name"])
             except DomainError as exc:
-                details = "; ".join(f"{field}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
-                                    for field, errors in (exc.details or {}).items() if isinstance(exc.details, dict))
-                raise CommandError(f"{exc.message} {details}".strip()) from None
+                raise CommandError(f"{exc.message} {_details(exc.details)}".strip()) from None
         self.stdout.write(self.style.SUCCESS(
             f"Console user {user.username} ({options['role']}) created in tenant {tenant.slug}."))
 
@@ -52,3 +51,10 @@ class Command(BaseCommand):
         if not password:
             raise CommandError("The password cannot be empty.")
         return password
+
+
+def _details(details: object) -> str:
+    if not isinstance(details, dict):
+        return ""
+    return "; ".join(f"{field}: {' '.join(map(str, errors)) if isinstance(errors, list) else errors}"
+                     for field, errors in details.items())
