@@ -348,6 +348,21 @@ def test_an_editor_makes_a_share_link_and_refreshes_a_segment(console, acme):
         assert segment.size == 1
 
 
+def test_an_editor_creates_and_changes_a_dashboard_in_the_console(console, acme):
+    from apps.dashboards.models import Dashboard
+    from tests.dashboards.test_admin import TRENDS, form
+
+    console.log_in(ROLE_EDITOR)
+    assert console.post("/admin/dashboards/dashboard/add/", form("line", TRENDS)).status_code == 302
+    with schema_context(acme.tenant.schema_name):
+        dashboard = Dashboard.objects.get(name="ops")
+    changed = form("line", TRENDS) | {"display_name": "Operations", "widgets-TOTAL_FORMS": 0}
+    assert console.post(f"/admin/dashboards/dashboard/{dashboard.pk}/change/", changed).status_code == 302
+    with schema_context(acme.tenant.schema_name):
+        dashboard.refresh_from_db()
+        assert dashboard.display_name == "Operations" and dashboard.widgets.count() == 1
+
+
 # --- console users --------------------------------------------------------------------------------
 
 def _user_form(**fields: Any) -> dict:
