@@ -368,7 +368,9 @@ def test_duplicates_are_409_and_bad_settings_and_filters_400(client, planned):
         response = api(client, planned.secret_key, "get", f"tracking-plan/violations?{query}")
         assert response.status_code in (400, 404), (query, response.content)
         assert set(response.json()) == {"error"}
-    assert_error(api(client, planned.secret_key, "get", "tracking-plan/events/Missing"), 404, "not_found")
+    assert_error(api(client, planned.secret_key, "get", "tracking-plan/violations?samples=²"), 400, "invalid")
+    for ref in ("Missing", "²", "9" * 30):
+        assert_error(api(client, planned.secret_key, "get", f"tracking-plan/events/{ref}"), 404, "not_found")
 
 
 # --- the console ------------------------------------------------------------------------------------

@@ -126,7 +126,7 @@ class ViolationListApi(TenantApi):
             raise ValidationFailed(f"`kind` must be one of {', '.join(ViolationKind.values)}.",
                                    details={"kind": "invalid"})
         raw_samples = request.query_params.get("samples", "5")
-        if not raw_samples.isdigit() or int(raw_samples) > samples_kept():
+        if not (raw_samples.isascii() and raw_samples.isdigit()) or int(raw_samples) > samples_kept():
             raise ValidationFailed(f"`samples` must be an integer from 0 to {samples_kept()}.",
                                    details={"samples": "invalid"})
         violations_flush(schema_name=connection.schema_name)  # what is pending in Redis, counted now

@@ -117,7 +117,7 @@ def event_definition_delete(*, definition: EventDefinition) -> None:
 def event_definition_get(*, ref: str) -> EventDefinition:
     """By name, else by id given as digits."""
     found = EventDefinition.objects.filter(name=ref).first()
-    if found is None and ref.isdigit():
+    if found is None and ref.isascii() and ref.isdigit() and len(ref) <= 18:  # fits a bigint
         found = EventDefinition.objects.filter(pk=int(ref)).first()
     if found is None:
         raise NotFound(f"No planned event {ref!r}.")

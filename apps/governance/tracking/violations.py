@@ -39,7 +39,7 @@ MAX_SAMPLE_TEXT = 200
 
 
 def samples_kept() -> int:
-    return getattr(settings, "TRACKING_PLAN_SAMPLES", 20)
+    return settings.TRACKING_PLAN_SAMPLES
 
 
 def _counts_key(schema_name: str) -> str:
