@@ -8,6 +8,8 @@ from apps.governance.tracking.plan import TYPE_CHECKS
 
 class TrackingPlanOutput(serializers.ModelSerializer):
     event_count = serializers.SerializerMethodField()
+    updated_at = serializers.DateTimeField(allow_null=True, read_only=True,
+                                           help_text="When the settings last changed; null before they ever were.")
 
     class Meta:
         model = TrackingPlan
