@@ -295,8 +295,8 @@ def main() -> None:
         off = plan_phases[-1]
         print(f"tracking plan ({plan_seconds:.0f} s per phase; server CPU of gunicorn processes):")
         for label, batch_us, single_ms, rate, errors in plan_phases:
-            extra = "" if label == off[0] else (f"; +{batch_us - off[1]:.1f} us per batched event, "
-                                                f"+{single_ms - off[2]:.2f} ms per single event vs no plan")
+            extra = "" if label == off[0] else (f"; {batch_us - off[1]:+.1f} us per batched event, "
+                                                f"{single_ms - off[2]:+.2f} ms per single event vs no plan")
             print(f"  {label}: {batch_us:.1f} us per batched event ({rate:,.0f} events/s), "
                   f"{single_ms:.2f} ms per single-event request ({errors} non-200){extra}")
 
