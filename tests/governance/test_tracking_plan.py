@@ -423,3 +423,35 @@ def test_a_console_user_without_governance_rights_only_reads(client, planned):
     with schema_context(planned.tenant.schema_name):
         assert EventDefinition.objects.count() == 1
     assert connection.schema_name == "public"
+
+
+# --- cost -----------------------------------------------------------------------------------------
+
+def test_without_a_plan_or_with_a_cached_one_a_batch_reads_no_plan_table(client, acme):
+    from django.test.utils import CaptureQueriesContext
+
+    send_batch(client, acme, "segment", [("Anything", {})])  # this process learns there is no plan
+    with CaptureQueriesContext(connection) as queries:
+        send_batch(client, acme, "segment", [("Anything", {})])
+    assert not [q["sql"] for q in queries.captured_queries if "tracking_" in q["sql"]]
+    api(client, acme.secret_key, "post", "tracking-plan/events", ORDER)
+    send_batch(client, acme, "segment", [("Order Completed", GOOD)])  # loads the new plan once
+    with CaptureQueriesContext(connection) as queries:
+        assert send_batch(client, acme, "segment", [("Order Completed", GOOD)])[1] == {"accepted": 1, "rejected": []}
+    assert not [q["sql"] for q in queries.captured_queries if "tracking_" in q["sql"]]
+
+
+def test_lists_cost_a_fixed_number_of_queries(client, planned):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries_for(path: str) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api(client, planned.secret_key, "get", path).status_code == 200
+        return len(queries.captured_queries)
+
+    send_batch(client, planned, "segment", [("A", {})])
+    one = (queries_for("tracking-plan/events"), queries_for("tracking-plan/violations"))
+    for n in range(5):
+        api(client, planned.secret_key, "post", "tracking-plan/events", {**ORDER, "name": f"E{n}"})
+        send_batch(client, planned, "segment", [(f"B{n}", {}), ("Order Completed", {})])
+    assert (queries_for("tracking-plan/events"), queries_for("tracking-plan/violations")) == one
