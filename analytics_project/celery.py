@@ -39,6 +39,10 @@ app.conf.beat_schedule = {
         # may set another interval; see below).
         "schedule": crontab(),
     },
+    "tracking-violations-flush": {
+        "task": "apps.governance.tracking.tasks.tracking_violations_flush_all",
+        "schedule": 60.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

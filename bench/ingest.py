@@ -11,6 +11,9 @@
    b. single events to /v1/track: requests/s and p99.
 4. Baseline in the same run: raw COPY of the same rows into the same table, one transaction per
    1,000 rows, with psycopg straight to PostgreSQL.
+5. The tracking plan's cost, in the same run (`--plan-seconds`, 0 to skip): a plan of 20 events
+   with 5 properties each (the batches' events conform to it) in mode `allow`, then `block`, then
+   no plan again; the same 1,000-event batches and single events for each; server CPU per event.
 Prints the figures and the ratio of batch ingestion to raw COPY.
 """
 
@@ -52,6 +55,29 @@ def make_event(i: int, now: datetime) -> dict:
         "context": {"library": {"name": "bench", "version": "1"}, "ip": "127.0.0.1",
                     "userAgent": "Mozilla/5.0 (bench)"},
     }
+
+
+def plan_events() -> list[dict]:
+    """20 planned events of 5 properties each; the benchmark's own 5 events are among them, with
+    the properties they send, so batches conform (the check runs in full, nothing is refused)."""
+    own = [{"name": "path", "type": "string", "required": True},
+           {"name": "price", "type": "number", "required": True},
+           {"name": "plan", "type": "string", "required": True, "allowed_values": ["free", "pro", "team"]},
+           {"name": "coupon", "type": "string"}, {"name": "quantity", "type": "integer"}]
+    others = [{"name": f"p{n}", "type": kind} for n, kind in enumerate(["string", "number", "boolean", "datetime",
+                                                                        "array"])]
+    return ([{"name": name, "properties": own} for name in EVENT_NAMES]
+            + [{"name": f"Planned Event {n}", "properties": others} for n in range(15)])
+
+
+def api_call(port: int, key: str, method: str, path: str, body: dict) -> dict:
+    import urllib.request
+
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=json.dumps(body).encode(), method=method,
+                                     headers={"Authorization": f"Bearer {key}", "Content-Type": "application/json",
+                                              "Host": "localhost"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
 
 
 def cpu_seconds(pids: list[int]) -> float:
@@ -185,6 +211,8 @@ def main() -> None:
     parser.add_argument("--single-concurrency", type=int, default=8)
     parser.add_argument("--workers", type=int, default=3)
     parser.add_argument("--gzip", action="store_true", help="gzip the batch bodies (compressed per request)")
+    parser.add_argument("--plan-seconds", type=float, default=None,
+                        help="seconds per tracking-plan phase (default: half of --seconds; 0 skips them)")
     args = parser.parse_args()
 
     with production_server("bench_ingest", workers=args.workers) as server:
@@ -219,6 +247,33 @@ def main() -> None:
 
         copy_rate = raw_copy_rate(url, created["schema_name"], batches, args.seconds / 2)
 
+        # The tracking plan: the same load with a plan in `allow`, then `block`, then without one.
+        plan_seconds = args.seconds / 2 if args.plan_seconds is None else args.plan_seconds
+        plan_phases: list[tuple[str, float, float, float, int]] = []
+        if plan_seconds > 0:
+            secret = created["secret_key"]
+
+            def phase(label: str) -> None:
+                before = cpu_seconds(pids)
+                _, sent_batches, errors_batches = asyncio.run(
+                    load(port, key, "/v1/batch", batch_bodies, args.gzip, args.batch_concurrency, plan_seconds))
+                batch_cpu = (cpu_seconds(pids) - before) / max(sent_batches * 1000, 1)
+                before = cpu_seconds(pids)
+                _, sent_singles, errors_singles = asyncio.run(
+                    load(port, key, "/v1/track", singles, False, args.single_concurrency, plan_seconds / 2))
+                single_cpu_ms = (cpu_seconds(pids) - before) / max(sent_singles, 1) * 1000
+                plan_phases.append((label, batch_cpu * 1e6, single_cpu_ms, sent_batches * 1000 / plan_seconds,
+                                    errors_batches + errors_singles))
+
+            for definition in plan_events():
+                api_call(port, secret, "POST", "/api/v1/tracking-plan/events", definition)
+            api_call(port, secret, "PUT", "/api/v1/tracking-plan", {"mode": "allow"})
+            phase("plan on, allow (20 events x 5 properties)")
+            api_call(port, secret, "PUT", "/api/v1/tracking-plan", {"mode": "block"})
+            phase("plan on, block (20 events x 5 properties)")
+            api_call(port, secret, "PUT", "/api/v1/tracking-plan", {"enabled": False})
+            phase("no plan (same run, after)")
+
     print(f"gunicorn: {args.workers} {os.environ.get('GUNICORN_WORKER_CLASS', 'gthread')} workers x "
           f"{os.environ.get('GUNICORN_THREADS', '2')} thread(s); load from one asyncio process; "
           f"{os.cpu_count()} cores shared by server, PostgreSQL and load")
@@ -234,6 +289,16 @@ def main() -> None:
           f"p99 {pct(single_latencies, 99):.1f} ms")
     print(f"  CPU per request: gunicorn {single_cpu[0]:.2f} ms, PostgreSQL {single_cpu[1]:.2f} ms, "
           f"load generator {single_cpu[2]:.2f} ms")
+
+
+    if plan_phases:
+        off = plan_phases[-1]
+        print(f"tracking plan ({plan_seconds:.0f} s per phase; server CPU of gunicorn processes):")
+        for label, batch_us, single_ms, rate, errors in plan_phases:
+            extra = "" if label == off[0] else (f"; {batch_us - off[1]:+.1f} us per batched event, "
+                                                f"{single_ms - off[2]:+.2f} ms per single event vs no plan")
+            print(f"  {label}: {batch_us:.1f} us per batched event ({rate:,.0f} events/s), "
+                  f"{single_ms:.2f} ms per single-event request ({errors} non-200){extra}")
 
 
 if __name__ == "__main__":

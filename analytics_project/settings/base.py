@@ -345,6 +345,9 @@ API_KEY_LAST_USED_RESOLUTION_SECONDS = env.int("API_KEY_LAST_USED_RESOLUTION_SEC
 # database; a revocation reaches other processes within this time. 0 turns the cache off.
 API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 
+# Tracking plan: how many offending events are kept per event name and kind of violation.
+TRACKING_PLAN_SAMPLES = env.int("TRACKING_PLAN_SAMPLES", default=20, minimum=1)
+
 # Prometheus' scrape at /metrics: with a token, only `Authorization: Bearer <token>` is served;
 # without one, requests that came through a proxy (X-Forwarded-For) are refused.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")

@@ -64,6 +64,7 @@ class EventRow:
     merge_from: str | None = None  # a distinct id to merge into `distinct_id`
     json_properties: bytes = field(default=b"")
     json_context: bytes = field(default=b"")
+    index: int = 0  # the event's position in the request (for answers by index)
 
 
 # --- the body ------------------------------------------------------------------------------------

@@ -131,11 +131,14 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
         run = reports.run_now(report=report, send=False)
         reports.run_execute(run_id=run.pk)  # generated, so its downloads exist
         job = privacy.person_delete_request(distinct_id="bob")  # recorded; its task runs after a commit
+        from apps.governance.tracking import services as tracking  # a tracking plan: ingestion checks it
+
+        tracking.event_definition_create(name="View", properties=[{"name": "path", "type": "string"}])
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
-        "run_id": run.pk,
+        "run_id": run.pk, "ref": "View",
     })
     yield handle
     KNOWN.clear()

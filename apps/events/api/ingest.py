@@ -1,11 +1,14 @@
 """Ingestion endpoints: plain Django views on the hot path (no DRF request/serializer machinery).
 
-Every answer is either `{"accepted": n, "rejected": [{"index", "error"}]}` (2xx, after the commit)
-or the error body with a 4xx. Nothing is stored unless the whole request was readable and allowed.
+Every answer is either `{"accepted": n, "rejected": [{"index", "error"}]}` (2xx, after the commit;
+plus `"warnings": [{"index", "warnings": [...]}]` when a registered check, such as a tracking plan
+in `warn` mode, has something to say) or the error body with a 4xx. Nothing is stored unless the
+whole request was readable and allowed.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -17,6 +20,7 @@ from django.views.decorators.http import require_POST
 
 from apps.core.errors import error_response
 from apps.events import limits
+from apps.events.checks import event_checks_run
 from apps.events.ingestion import (
     MAX_ID_LENGTH,
     BodyError,
@@ -34,6 +38,7 @@ from apps.events.storage import events_write
 from apps.tenancy.middleware import enter_tenant_by_key
 
 _encode = msgspec.json.encode
+logger = logging.getLogger(__name__)
 
 
 def _json(status: int, body: dict[str, Any]) -> HttpResponse:
@@ -69,23 +74,42 @@ def _receive(request: HttpRequest, *, body_key: str | None, parse_batch: Callabl
     except BodyError as exc:
         return error_response(exc.status, exc.code, exc.message)
 
+    # Checks registered by higher layers (the tracking plan): may reject events by index or warn.
+    verdict = event_checks_run(rows, rejected, tenant=tenant)
+    rows, rejected = verdict.rows, verdict.rejected
+
     refusal = limits.limits_check(key_prefix=request.api_key.prefix, tenant_id=tenant.id,
                                   monthly_quota=tenant.monthly_event_quota, events=len(rows))
     if refusal is not None:
         return error_response(429, refusal.code, refusal.message, headers={"Retry-After": str(refusal.retry_after)})
 
     if not rows:
+        _after(verdict.after)
         return error_response(400, "invalid", rejected[0]["error"] if single else "No event in the batch is valid.",
                               details={"accepted": 0, "rejected": rejected})
     events_write(rows=rows, received_at=received_at)
-    return _json(200, {"accepted": len(rows), "rejected": rejected})
+    _after(verdict.after)
+    body: dict[str, Any] = {"accepted": len(rows), "rejected": rejected}
+    if verdict.warnings:  # only when a check warns: the answer is otherwise unchanged
+        body["warnings"] = verdict.warnings
+    return _json(200, body)
+
+
+def _after(calls: list[Callable[[], None]]) -> None:
+    for call in calls:
+        try:
+            call()
+        except Exception:  # noqa: BLE001 - the events are committed: their answer must stand
+            logger.exception("an ingestion check's follow-up failed")
 
 
 def _each(items: list[Any], parse: Callable[[Any], EventRow]) -> tuple[list[EventRow], list[dict[str, Any]]]:
     rows, rejected = [], []
     for index, item in enumerate(items):
         try:
-            rows.append(parse(item))
+            row = parse(item)
+            row.index = index
+            rows.append(row)
         except EventRejected as exc:
             rejected.append({"index": index, "error": str(exc)})
     return rows, rejected

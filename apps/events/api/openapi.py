@@ -13,6 +13,10 @@ _ACCEPTED = {
         "accepted": {"type": "integer", "description": "Valid events (stored, or already stored by a retry)."},
         "rejected": {"type": "array", "items": {"type": "object", "properties": {
             "index": {"type": "integer"}, "error": {"type": "string"}}}},
+        "warnings": {"type": "array", "description": "Only when there are some: events stored with warnings "
+                     "(a tracking plan in `warn` mode), by index.",
+                     "items": {"type": "object", "properties": {
+                         "index": {"type": "integer"}, "warnings": {"type": "array", "items": {"type": "string"}}}}},
     },
 }
 _SEGMENT_MESSAGE = {
