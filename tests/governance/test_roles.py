@@ -26,7 +26,13 @@ from django_tenants.utils import schema_context
 from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.events.models import Event, Person, PrivacyJob
+from apps.governance.models import (
+    EventDefinition,
+    TrackingViolationCount,
+    TrackingViolationSample,
+)
 from apps.governance.roles import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER, ROLES, console_user_create, user_role
+from apps.governance.tracking import services as tracking_services
 from apps.metrics import services as metric_services
 from apps.metrics.models import MetricValue
 from apps.reports import services as report_services
@@ -89,6 +95,14 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
                           ROLE_EDITOR, {"delete"}),
     "auth.user": (_user, ROLE_ADMIN, {"add", "change", "delete"}),
     "auth.group": (lambda t: Group.objects.get(name=ROLE_VIEWER), ROLE_ADMIN, set()),
+    "governance.trackingplan": (lambda t: tracking_services.tracking_plan_ensure(), ROLE_ADMIN, {"change"}),
+    "governance.eventdefinition": (lambda t: EventDefinition.objects.create(name="Walk"), ROLE_ADMIN,
+                                   {"add", "change", "delete"}),
+    "governance.trackingviolationcount": (lambda t: TrackingViolationCount.objects.create(
+        day="2026-12-01", event="Walk", kind="unplanned_event", count=3), ROLE_ADMIN, set()),
+    "governance.trackingviolationsample": (lambda t: TrackingViolationSample.objects.create(
+        event="Walk", kind="unplanned_event", message="not in the plan", received_at=ago(hours=1)),
+        ROLE_ADMIN, set()),
 }
 
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by
