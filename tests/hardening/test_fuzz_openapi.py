@@ -88,6 +88,7 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
     """The tenant with a little of everything; KNOWN names its objects."""
     from apps.dashboards import services as dashboards
     from apps.events import privacy
+    from apps.governance.bi import services as bi
     from apps.events.ingestion import Clock, parse_segment
     from apps.events.storage import events_write
     from apps.metrics import services as metrics
@@ -131,11 +132,12 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
         run = reports.run_now(report=report, send=False)
         reports.run_execute(run_id=run.pk)  # generated, so its downloads exist
         job = privacy.person_delete_request(distinct_id="bob")  # recorded; its task runs after a commit
+        bi_credential = bi.bi_credential_issue(tenant=tenant, name="fuzz").credential  # its role goes at rollback
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
-        "run_id": run.pk,
+        "run_id": run.pk, "credential_id": bi_credential.pk,
     })
     yield handle
     KNOWN.clear()

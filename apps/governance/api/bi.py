@@ -108,9 +108,9 @@ class BiCredentialDetailApi(TenantApi):
 class BiCredentialRotateApi(TenantApi):
     required_scope = "admin"
 
-    @extend_schema(request=None, responses={200: BiCredentialSecretOutput, **error_responses(503)},
+    @extend_schema(request=None, responses={200: BiCredentialSecretOutput, **error_responses(409, 503)},
                    summary="Rotate a BI credential's password (the old one stops working at once)")
     def post(self, request: Request, credential_id: str) -> Response:
         credential = selectors.bi_credential_get(credential_id=credential_id)
-        issued = services.bi_credential_rotate(credential=credential)
+        issued = services.bi_credential_rotate(tenant=request.auth.tenant, credential=credential)
         return Response(_out(request, issued.credential, issued.password))

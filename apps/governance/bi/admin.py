@@ -112,7 +112,7 @@ class BiCredentialAdmin(admin.ModelAdmin):
         credential = get_object_or_404(BiCredential, pk=pk)
         if request.method == "POST":
             try:
-                issued = services.bi_credential_rotate(credential=credential)
+                issued = services.bi_credential_rotate(tenant=request.tenant, credential=credential)
             except DomainError as exc:
                 self.message_user(request, exc.message, messages.ERROR)
                 return HttpResponseRedirect(reverse(f"{self.admin_site.name}:governance_bicredential_changelist"))

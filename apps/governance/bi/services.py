@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from apps.core.exceptions import DomainError, ValidationFailed
+from apps.core.exceptions import Conflict, DomainError, ValidationFailed
 from apps.core.signals import audit_event
 from apps.governance.bi import roles
 from apps.governance.bi.schema import VIEW_NAMES, bi_schema_name, bi_schema_drop, bi_views_ensure
@@ -85,9 +85,7 @@ def bi_credential_issue(*, tenant: Any, name: str, statement_timeout_ms: int = D
     with transaction.atomic(), connection.cursor() as cursor:
         _require_role_rights(cursor)
         roles.database_harden(cursor)
-        if bi_views_ensure(cursor, tenant_schema=tenant.schema_name, bi_schema=bi_schema):
-            # The views were made again: their grants went with the old ones.
-            roles.views_grant(cursor, roles=list(_active_roles()), bi_schema=bi_schema, views=VIEW_NAMES)
+        _views_refresh(cursor, tenant=tenant)
         role = roles.role_name_new(tenant.slug)
         roles.role_create(cursor, role=role, password=password, connection_limit=connection_limit,
                           statement_timeout_ms=statement_timeout_ms, tenant_schema=tenant.schema_name,
@@ -101,16 +99,17 @@ def bi_credential_issue(*, tenant: Any, name: str, statement_timeout_ms: int = D
     return Issued(credential, password)
 
 
-def bi_credential_rotate(*, credential: BiCredential) -> Issued:
+def bi_credential_rotate(*, tenant: Any, credential: BiCredential) -> Issued:
     """A new password; the old one stops working at once (open sessions stay open)."""
     if not credential.active:
-        raise ValidationFailed("This credential is revoked.", code="revoked")
+        raise Conflict("This credential is revoked.", code="revoked")
     password = roles.password_new()
     with transaction.atomic(), connection.cursor() as cursor:
         _require_role_rights(cursor)
         locked = BiCredential.objects.select_for_update().get(pk=credential.pk)
         if not locked.active:  # revoked meanwhile
-            raise ValidationFailed("This credential is revoked.", code="revoked")
+            raise Conflict("This credential is revoked.", code="revoked")
+        _views_refresh(cursor, tenant=tenant)
         roles.role_set_password(cursor, role=locked.role_name, password=password)
         locked.rotated_at = timezone.now()
         locked.save(update_fields=["rotated_at"])
@@ -132,7 +131,7 @@ def bi_credential_revoke(*, tenant: Any, credential: BiCredential) -> BiCredenti
             # A conditional update: of two revocations at once, one does the rest.
             updated = BiCredential.objects.filter(pk=credential.pk, revoked_at__isnull=True).update(
                 revoked_at=timezone.now())
-            if roles.role_exists(cursor, credential.role_name):
+            if updated and roles.role_exists(cursor, credential.role_name):
                 roles.role_drop(cursor, role=credential.role_name, bi_schema=bi_schema_name(tenant.slug))
             credential.refresh_from_db()
             if updated:
@@ -157,6 +156,15 @@ def bi_credentials_drop_all(*, tenant: Any) -> int:
             roles.role_drop(cursor, role=name, bi_schema=bi_schema)
         bi_schema_drop(cursor, bi_schema=bi_schema)
     return len(names)
+
+
+def _views_refresh(cursor, *, tenant: Any) -> None:  # noqa: ANN001
+    """The views made (again) when missing or out of date (a new definition, a restored tenant
+    schema, whose drop took the views with it), and granted again to every active role."""
+    bi_schema = bi_schema_name(tenant.slug)
+    if bi_views_ensure(cursor, tenant_schema=tenant.schema_name, bi_schema=bi_schema):
+        cursor.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [_active_roles()])
+        roles.views_grant(cursor, roles=[row[0] for row in cursor.fetchall()], bi_schema=bi_schema, views=VIEW_NAMES)
 
 
 def _active_roles() -> list[str]:
