@@ -292,22 +292,25 @@ def test_rotate_and_revoke(world, client):  # noqa: ANN001
 
 
 def test_a_tenant_never_sees_nor_touches_anothers_credentials(world, client):  # noqa: ANN001
-    acme_body = issue(client, world.acme_key, name="acme-bi")
-    globex_body = issue(client, world.globex_key, name="globex-bi")
+    acme_first = issue(client, world.acme_key, name="acme-1")
+    acme_second = issue(client, world.acme_key, name="acme-2")
+    globex_body = issue(client, world.globex_key, name="globex-1")
+    # Ids are per tenant schema: globex's only credential has the number of acme's first.
+    assert (acme_first["id"], acme_second["id"], globex_body["id"]) == (1, 2, 1)
     g = bearer(world.globex_key)
     listed = client.get("/api/v1/bi-credentials", **g).json()
-    assert [c["id"] for c in listed["results"]] == [globex_body["id"]]
-    assert all(c["username"] != acme_body["username"] for c in listed["results"])
-    if acme_body["id"] != globex_body["id"]:  # ids are per tenant schema: the same number may exist in both
-        for response in (client.get(f"/api/v1/bi-credentials/{acme_body['id']}", **g),
-                         client.post(f"/api/v1/bi-credentials/{acme_body['id']}/rotate", **g),
-                         client.delete(f"/api/v1/bi-credentials/{acme_body['id']}", **g)):
-            assert_error(response, 404, "not_found")
-    same_id = client.delete(f"/api/v1/bi-credentials/{globex_body['id']}", **g)  # globex revokes its own
-    assert same_id.status_code == 200
-    with bi_connect(acme_body) as conn:  # acme's credential is untouched
-        assert conn.execute("SELECT count(*) FROM events WHERE distinct_id = 'gina'").fetchone() == (0,)
-    assert client.get(f"/api/v1/bi-credentials/{acme_body['id']}", **bearer(world.acme_key)).json()["active"]
+    assert [(c["id"], c["username"]) for c in listed["results"]] == [(1, globex_body["username"])]
+    for response in (client.get(f"/api/v1/bi-credentials/{acme_second['id']}", **g),
+                     client.post(f"/api/v1/bi-credentials/{acme_second['id']}/rotate", **g),
+                     client.delete(f"/api/v1/bi-credentials/{acme_second['id']}", **g)):
+        assert_error(response, 404, "not_found")
+    assert client.delete("/api/v1/bi-credentials/1", **g).status_code == 200  # globex revokes its own "1"
+    for body in (acme_first, acme_second):  # acme's are untouched, and see none of globex's data
+        with bi_connect(body) as conn:
+            assert conn.execute("SELECT count(*) FROM events WHERE distinct_id = 'gina'").fetchone() == (0,)
+        assert client.get(f"/api/v1/bi-credentials/{body['id']}", **bearer(world.acme_key)).json()["active"]
+    with pytest.raises(psycopg.OperationalError):  # the revoked globex login is gone
+        bi_connect(globex_body)
 
 
 @pytest.mark.django_db
