@@ -18,6 +18,7 @@ from django.db import connection
 from django_tenants.utils import schema_context
 from psycopg import errors, sql
 
+from apps.core.signals import audit_event
 from apps.events.models import Event, Person, PersonDistinctId
 from apps.governance.bi import roles
 from apps.governance.bi.schema import VIEW_NAMES
@@ -257,7 +258,19 @@ def test_the_role_reads_its_views_and_nothing_else(world, client):  # noqa: ANN0
         bi_connect(body, password=body["password"][:-2] + "xx")
 
 
-def test_rotate_and_revoke(world, client):  # noqa: ANN001
+@pytest.fixture
+def audited() -> Iterator[list[dict[str, Any]]]:
+    sent: list[dict[str, Any]] = []
+
+    def receiver(sender: Any, **kwargs: Any) -> None:  # noqa: ARG001
+        sent.append(kwargs)
+
+    audit_event.connect(receiver, weak=False)
+    yield sent
+    audit_event.disconnect(receiver)
+
+
+def test_rotate_and_revoke(world, client, audited):  # noqa: ANN001
     headers = bearer(world.acme_key)
     body = issue(client, world.acme_key)
     with connection.cursor() as cursor:  # as a restore of the tenant's schema would (its drop takes the views)
@@ -289,6 +302,10 @@ def test_rotate_and_revoke(world, client):  # noqa: ANN001
     assert_error(client.post(f"/api/v1/bi-credentials/{body['id']}/rotate", **headers), 409, "revoked")
     listed = client.get("/api/v1/bi-credentials", **headers).json()
     assert [(c["id"], c["active"], "password" in c) for c in listed["results"]] == [(body["id"], False, False)]
+    assert [(e["action"], e["object_type"], e["object_id"]) for e in audited] == [
+        (action, "bi_credential", str(body["id"]))
+        for action in ("bi_credential_issued", "bi_credential_rotated", "bi_credential_revoked")]
+    assert body["password"] not in repr(audited) and new["password"] not in repr(audited)
 
 
 def test_a_tenant_never_sees_nor_touches_anothers_credentials(world, client):  # noqa: ANN001
