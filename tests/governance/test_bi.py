@@ -96,6 +96,7 @@ def world(transactional_db) -> Iterator[World]:  # noqa: ANN001
 def issue(client, key: str, **body: Any) -> dict[str, Any]:  # noqa: ANN001
     response = client.post("/api/v1/bi-credentials", {"name": "Metabase", **body}, content_type="application/json", **bearer(key))
     assert response.status_code == 201, response.content
+    assert response["Cache-Control"] == "no-store"
     return response.json()
 
 

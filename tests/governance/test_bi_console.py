@@ -36,6 +36,7 @@ def test_an_admin_issues_rotates_and_revokes(client, acme):  # noqa: ANN001
     issued = client.post(f"{BASE}add/", {"name": "<b>Metabase</b>", "statement_timeout_ms": 5000,
                                          "connection_limit": 3}, **host)
     assert issued.status_code == 200, issued.content
+    assert "no-store" in issued["Cache-Control"]
     assert b"&lt;b&gt;Metabase&lt;/b&gt;" in issued.content and b"<b>Metabase" not in issued.content
     first = shown_password(issued.content)
     with schema_context(acme.tenant.schema_name):

@@ -53,6 +53,9 @@ class BiCredentialSecretOutput(BiCredentialOutput):
     connection_string = serializers.CharField(help_text="A libpq URL with the password in it.")
 
 
+NO_STORE = {"Cache-Control": "no-store"}  # answers that carry a password
+
+
 def _out(request: Request, credential, password: str | None = None) -> dict:  # noqa: ANN001
     return services.bi_output(credential=credential, tenant=request.auth.tenant, password=password)
 
@@ -85,7 +88,7 @@ class BiCredentialListApi(TenantApi):
         data = self.validate(BiCredentialInput, request.data)
         issued = services.bi_credential_issue(tenant=request.auth.tenant, created_by=f"key {request.auth.prefix}",
                                               **data)
-        return Response(_out(request, issued.credential, issued.password), status=201)
+        return Response(_out(request, issued.credential, issued.password), status=201, headers=NO_STORE)
 
 
 @extend_schema(tags=["governance"])
@@ -113,4 +116,4 @@ class BiCredentialRotateApi(TenantApi):
     def post(self, request: Request, credential_id: str) -> Response:
         credential = selectors.bi_credential_get(credential_id=credential_id)
         issued = services.bi_credential_rotate(tenant=request.auth.tenant, credential=credential)
-        return Response(_out(request, issued.credential, issued.password))
+        return Response(_out(request, issued.credential, issued.password), headers=NO_STORE)

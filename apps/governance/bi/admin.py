@@ -89,6 +89,7 @@ class BiCredentialAdmin(admin.ModelAdmin):
 
     def _secret_page(self, request: HttpRequest, issued: services.Issued, title: str) -> TemplateResponse:
         body = services.bi_output(credential=issued.credential, tenant=request.tenant, password=issued.password)
+        # admin_view() marks every console page never_cache (no-store), this one with the password too.
         return self._page(request, "governance/bi_credential_secret.html", title=title, credential=body)
 
     def add_view(self, request: HttpRequest, form_url: str = "", extra_context: Any = None) -> HttpResponse:
