@@ -177,10 +177,45 @@ def _pg_running_port() -> int | None:
     return port if port_open(port) else None
 
 
+# Who may connect, and how. The application's user (`postgres`, the cluster's superuser) is trusted
+# on the loopback as before; every other role (the BI tools' login roles) must give its password,
+# checked by SCRAM, so a wrong password is refused as in production.
+PG_HBA = """# Written by analytics_project/devstack.py (rewritten at each start).
+# TYPE  DATABASE  USER      ADDRESS         METHOD
+host    all       postgres  127.0.0.1/32    trust
+host    all       postgres  ::1/128         trust
+host    all       all       127.0.0.1/32    scram-sha-256
+host    all       all       ::1/128         scram-sha-256
+"""
+
+
+def write_pg_hba(data: Path) -> bool:
+    """Write pg_hba.conf into the data folder (clusters made before keep working: it is rewritten,
+    and a running server reloads it). Whether the file changed."""
+    hba = data / "pg_hba.conf"
+    if hba.exists() and hba.read_text() == PG_HBA:
+        return False
+    hba.write_text(PG_HBA)  # an existing file keeps its owner (the server's user) and mode
+    user = _server_user()
+    if user:
+        entry = pwd.getpwnam(user)
+        os.chown(hba, entry.pw_uid, entry.pw_gid)
+    return True
+
+
+def _psql(port: int, command: str) -> str:
+    return subprocess.run(
+        [_pg_bin("psql"), "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", "postgres", "-tAc", command],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()
+
+
 def postgres_up() -> tuple[str, bool]:
     """Start the embedded PostgreSQL (init on first use). Returns (url, started_here)."""
     port = _pg_running_port()
     if port:
+        if write_pg_hba(_pg_paths()[1]):
+            _psql(port, "SELECT pg_reload_conf()")
         return f"postgres://postgres@127.0.0.1:{port}/{DB_NAME}", False
 
     user = _server_user()
@@ -197,6 +232,7 @@ def postgres_up() -> tuple[str, bool]:
             check=True, user=user, stdout=subprocess.DEVNULL,
         )
 
+    write_pg_hba(data)
     port = free_port(int(read_env_file().get("DEVSTACK_PG_PORT", "54329")))
     options = " ".join([
         f"-p {port}", "-h 127.0.0.1", "-k ''", "-c shared_buffers=256MB", "-c max_connections=200",

@@ -347,6 +347,14 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 
 # Tracking plan: how many offending events are kept per event name and kind of violation.
 TRACKING_PLAN_SAMPLES = env.int("TRACKING_PLAN_SAMPLES", default=20, minimum=1)
+# BI credentials (apps/governance/bi): where BI tools connect, as shown to them. Empty: the
+# application's own database (DATABASE_URL's host, port and name). The application's database
+# user needs CREATEROLE to issue them (and pg_signal_backend to end a revoked role's sessions).
+BI_DATABASE_HOST = env.str("BI_DATABASE_HOST", default="")
+BI_DATABASE_PORT = env.int("BI_DATABASE_PORT", default=0)
+BI_DATABASE_NAME = env.str("BI_DATABASE_NAME", default="")
+BI_DATABASE_SSLMODE = env.choice("BI_DATABASE_SSLMODE", ("disable", "allow", "prefer", "require", "verify-ca",
+                                                         "verify-full"), default="prefer")
 
 # Prometheus' scrape at /metrics: with a token, only `Authorization: Bearer <token>` is served;
 # without one, requests that came through a proxy (X-Forwarded-For) are refused.

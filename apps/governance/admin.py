@@ -161,3 +161,6 @@ for model, model_admin in ((User, ConsoleUserAdmin), (Group, RoleGroupAdmin)):
     if tenant_admin_site.is_registered(model):
         tenant_admin_site.unregister(model)
     tenant_admin_site.register(model, model_admin)
+
+
+from apps.governance.bi import admin as bi_admin  # noqa: E402,F401 - the BI credentials page

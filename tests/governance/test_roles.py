@@ -27,6 +27,7 @@ from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.events.models import Event, Person, PrivacyJob
 from apps.governance.models import (
+    BiCredential,
     EventDefinition,
     TrackingViolationCount,
     TrackingViolationSample,
@@ -95,6 +96,9 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
                           ROLE_EDITOR, {"delete"}),
     "auth.user": (_user, ROLE_ADMIN, {"add", "change", "delete"}),
     "auth.group": (lambda t: Group.objects.get(name=ROLE_VIEWER), ROLE_ADMIN, set()),
+    "governance.bicredential": (lambda t: BiCredential.objects.create(
+        name="walk", role_name="bi_walk_not_a_role", statement_timeout_ms=30_000, connection_limit=2),
+        ROLE_ADMIN, {"add"}),
     "governance.trackingplan": (lambda t: tracking_services.tracking_plan_ensure(), ROLE_ADMIN, {"change"}),
     "governance.eventdefinition": (lambda t: EventDefinition.objects.create(name="Walk"), ROLE_ADMIN,
                                    {"add", "change", "delete"}),
@@ -107,7 +111,7 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
 
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by
 # `_walk_custom_view` below.
-CUSTOM_VIEWS = {"auth_user_password_change"}
+CUSTOM_VIEWS = {"auth_user_password_change", "governance_bicredential_rotate", "governance_bicredential_revoke"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list"}
@@ -329,6 +333,15 @@ def _walk_custom_views(console: Any, role: str) -> None:
     with schema_context(console.tenant.schema_name):
         target.refresh_from_db()
         assert target.check_password("another-long-pass-7") == (role == ROLE_ADMIN)
+    # The BI credential's rotate and revoke pages: admins only (their POSTs: tests/governance/test_bi_console.py).
+    with schema_context(console.tenant.schema_name):
+        credential = BiCredential.objects.create(name="walk-pages", role_name="bi_walk_pages_not_a_role",
+                                                 statement_timeout_ms=30_000, connection_limit=2)
+    for action in ("rotate", "revoke"):
+        page = console.get(f"/admin/governance/bicredential/{credential.pk}/{action}/")
+        assert page.status_code == (200 if role == ROLE_ADMIN else 403), action
+        if role != ROLE_ADMIN:
+            assert console.post(f"/admin/governance/bicredential/{credential.pk}/{action}/").status_code == 403
 
 
 def test_a_viewer_runs_no_action_and_makes_no_share_link(console, acme):

@@ -15,6 +15,8 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import schema_context
 
 from apps.dashboards import services as dashboard_services
+from apps.governance.bi import services as bi_services
+from apps.governance.tracking import services as tracking_services
 from apps.reports import services as report_services
 from apps.segments import services as segment_services
 from tests.dashboards.test_dashboards_api import shop  # noqa: F401 - the fixture
@@ -22,7 +24,8 @@ from tests.helpers import bearer
 
 MARK = "victim"
 TABLES = ["events", "persons", "person_distinct_ids", "metrics", "metric_values", "segments", "segment_members",
-          "dashboards", "dashboard_widgets", "reports", "report_subscriptions", "report_runs", "privacy_jobs"]
+          "dashboards", "dashboard_widgets", "reports", "report_subscriptions", "report_runs", "privacy_jobs",
+          "governance_bi_credentials", "tracking_plan", "tracking_event_definitions", "tracking_property_definitions"]
 
 
 def api_routes() -> list[tuple[str, list[str]]]:
@@ -58,11 +61,15 @@ def victim(client, shop):  # noqa: ANN001, ANN201, F811
             formats=["csv"])
         report_services.subscribe(report=report, email=f"{MARK}@example.com")
         run = report_services.run_now(report=report, send=False)
+        bi_credential = bi_services.bi_credential_issue(tenant=tenant, name=f"{MARK}-bi").credential
+        planned = tracking_services.event_definition_create(name=f"{MARK}-planned", properties=[
+            {"name": "plan", "type": "string", "required": True}])
     connection.set_schema_to_public()
     job = client.delete("/api/v1/persons/u5", **bearer(shop.secret_key)).json()
     return {"distinct_id": "u0", "job_id": job["id"], "name": "latency", "segment_id": segment.pk, "rule_id": "r1",
             "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk, "report_id": report.pk,
-            "run_id": run.pk}
+            "run_id": run.pk, "credential_id": bi_credential.pk,
+            "ref": planned.pk}
 
 
 def snapshot(tenant) -> dict[str, list]:  # noqa: ANN001
@@ -115,7 +122,8 @@ def test_the_first_tenants_own_key_sees_its_objects(client, victim, shop):  # no
     """The counterpart: the same paths answer the owner, so the 404s above are about the key."""
     for path in ("dashboards/{dashboard_id}", "dashboards/{dashboard_id}/widgets/{widget_id}", "segments/{segment_id}",
                  "reports/{report_id}", "reports/runs/{run_id}", "metrics/{name}", "persons/{distinct_id}",
-                 "privacy-jobs/{job_id}"):
+                 "privacy-jobs/{job_id}", "bi-credentials/{credential_id}",
+                 "tracking-plan/events/{ref}"):
         response = client.get("/api/v1/" + path.format(**victim), **bearer(shop.secret_key))
         assert response.status_code == 200, (path, response.content[:300])
 

@@ -88,6 +88,7 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
     """The tenant with a little of everything; KNOWN names its objects."""
     from apps.dashboards import services as dashboards
     from apps.events import privacy
+    from apps.governance.bi import services as bi
     from apps.events.ingestion import Clock, parse_segment
     from apps.events.storage import events_write
     from apps.metrics import services as metrics
@@ -134,11 +135,12 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
         from apps.governance.tracking import services as tracking  # a tracking plan: ingestion checks it
 
         tracking.event_definition_create(name="View", properties=[{"name": "path", "type": "string"}])
+        bi_credential = bi.bi_credential_issue(tenant=tenant, name="fuzz").credential  # its role goes at rollback
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
-        "run_id": run.pk, "ref": "View",
+        "run_id": run.pk, "ref": "View", "credential_id": bi_credential.pk,
     })
     yield handle
     KNOWN.clear()

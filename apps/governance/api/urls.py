@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.governance.api import tracking_views
+from apps.governance.api import bi, tracking_views
 
 urlpatterns: list = [
     path("tracking-plan", tracking_views.TrackingPlanApi.as_view(), name="tracking-plan"),
@@ -8,4 +8,7 @@ urlpatterns: list = [
     path("tracking-plan/violations", tracking_views.ViolationListApi.as_view(), name="tracking-plan-violations"),
     path("tracking-plan/events/<path:ref>", tracking_views.EventDefinitionDetailApi.as_view(),
          name="tracking-plan-event"),
+    path("bi-credentials", bi.BiCredentialListApi.as_view(), name="bi-credentials"),
+    path("bi-credentials/<str:credential_id>", bi.BiCredentialDetailApi.as_view(), name="bi-credential"),
+    path("bi-credentials/<str:credential_id>/rotate", bi.BiCredentialRotateApi.as_view(), name="bi-credential-rotate"),
 ]

@@ -1,2 +1,3 @@
 """The governance app's models, one module per part (each imported here so Django finds it)."""
 from apps.governance.models.tracking import *  # noqa: F401,F403
+from apps.governance.models.bi import BiCredential  # noqa: F401
