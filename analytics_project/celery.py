@@ -39,6 +39,10 @@ app.conf.beat_schedule = {
         # may set another interval; see below).
         "schedule": crontab(),
     },
+    "privacy-upkeep": {
+        "task": "apps.governance.tasks.privacy_upkeep_all",
+        "schedule": 3600.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

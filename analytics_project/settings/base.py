@@ -349,6 +349,13 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 # without one, requests that came through a proxy (X-Forwarded-For) are refused.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 
+# Privacy jobs (apps.governance): days a person's export can be downloaded before it is deleted; the
+# largest export file (bytes; a larger one fails the job); minutes after which a job still queued or
+# running is taken as lost and queued again.
+PRIVACY_EXPORT_TTL_DAYS = env.int("PRIVACY_EXPORT_TTL_DAYS", default=7, minimum=1)
+PRIVACY_EXPORT_MAX_BYTES = env.int("PRIVACY_EXPORT_MAX_BYTES", default=256 * 1024 * 1024, minimum=1024)
+PRIVACY_JOB_STUCK_MINUTES = env.int("PRIVACY_JOB_STUCK_MINUTES", default=90, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
