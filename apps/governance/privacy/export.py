@@ -63,6 +63,7 @@ class _Writer:
     def write(self, data: bytes) -> None:
         self.stream.write(data)
         if self.spool.tell() > settings.PRIVACY_EXPORT_MAX_BYTES:
+            self.stream.close()  # the archive can then be closed (and thrown away) as the error rises
             raise ExportTooLarge(f"The export is larger than PRIVACY_EXPORT_MAX_BYTES "
                                  f"({settings.PRIVACY_EXPORT_MAX_BYTES} bytes).")
 

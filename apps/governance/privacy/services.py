@@ -253,8 +253,14 @@ def privacy_jobs_repair(*, stuck_after_minutes: int | None = None) -> int:
 
 
 def privacy_exports_expire(*, now: Any = None) -> int:
-    """Delete export files past their end of life (the job keeps its record). Returns how many."""
-    deleted, _ = PrivacyExportFile.objects.filter(expires_at__lte=now or timezone.now()).delete()
+    """Delete export files past their end of life (the job keeps its record, and says the file is
+    gone). Returns how many."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        expired = PrivacyExportFile.objects.filter(expires_at__lte=now)
+        job_ids = list(expired.values_list("job_id", flat=True))
+        deleted, _ = expired.delete()
+        PrivacyJob.objects.filter(pk__in=job_ids, file_expires_at__gt=now).update(file_expires_at=now)
     return deleted
 
 
