@@ -258,7 +258,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type",
-                            "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind"},
+                            "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind",
+                            "PrivacyJobKindEnum": "apps.governance.models.privacy.PrivacyJob.Kind",
+                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",

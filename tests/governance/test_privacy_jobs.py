@@ -568,7 +568,7 @@ def test_the_endpoints_are_admin_scoped_and_documented(client, db):
         assert view.required_scope == "admin"
     paths = yaml.safe_load(client.get("/api/schema/").content)["paths"]
     assert set(paths["/api/v1/privacy/jobs"]) >= {"get", "post"}
-    assert "202" in paths["/api/v1/privacy/jobs"]["post"]["responses"]
+    assert {"202", "400", "404"} <= set(paths["/api/v1/privacy/jobs"]["post"]["responses"])
     download = paths["/api/v1/privacy/jobs/{job_id}/download"]["get"]["responses"]
     assert "application/zip" in download["200"]["content"] and {"404", "409", "410"} <= set(download)
 

@@ -51,7 +51,7 @@ class ExportFileOutput(serializers.Serializer):
     url = serializers.CharField(help_text="GET it with the same key.")
 
 
-class PrivacyJobOutput(serializers.ModelSerializer):
+class PrivacyJobDetail(serializers.ModelSerializer):
     counts = serializers.DictField(child=serializers.IntegerField(),
                                    help_text="What the job touched: events, distinct_ids, segments, metric_values.")
     options = serializers.DictField(help_text='anonymise: {"properties": [names removed besides the defaults]}')
@@ -61,6 +61,7 @@ class PrivacyJobOutput(serializers.ModelSerializer):
         model = PrivacyJob
         fields = ["id", "kind", "distinct_id", "options", "state", "requested_by", "created_at", "started_at",
                   "finished_at", "attempts", "error", "counts", "file"]
+        read_only_fields = fields
 
     @extend_schema_field(ExportFileOutput(allow_null=True))
     def get_file(self, job: PrivacyJob) -> dict[str, Any] | None:
@@ -75,10 +76,12 @@ class PrivacyJobOutput(serializers.ModelSerializer):
 
 
 def _output(job: PrivacyJob, request: Request) -> dict[str, Any]:
-    return PrivacyJobOutput(job, context={"request": request}).data
+    return PrivacyJobDetail(job, context={"request": request}).data
 
 
 class _PrivacyApi(TenantApi):
+    """Privacy jobs: a secret key with the `admin` scope; the request runs in the key's tenant schema."""
+
     required_scope = "admin"
 
 
@@ -86,17 +89,20 @@ class _PrivacyApi(TenantApi):
 class PrivacyJobListApi(_PrivacyApi):
     pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
 
-    @extend_schema(parameters=[PrivacyJobFilters], responses=PrivacyJobOutput(many=True),
+    @extend_schema(parameters=[PrivacyJobFilters], responses=PrivacyJobDetail(many=True),
+                   operation_id="privacy_jobs_list",
                    summary="List privacy jobs, newest first (filter by state and kind)")
     def get(self, request: Request) -> Response:
         filters = self.validate(PrivacyJobFilters, request.query_params)
         paginator = CursorPagination()
         paginator.ordering = "-id"
         page = paginator.paginate_queryset(selectors.privacy_job_list(**filters), request, view=self)
-        return paginator.get_paginated_response(PrivacyJobOutput(page, many=True, context={"request": request}).data)
+        return paginator.get_paginated_response(PrivacyJobDetail(page, many=True, context={"request": request}).data)
 
     @extend_schema(
-        request=PrivacyJobInput, responses={202: PrivacyJobOutput},
+        request=PrivacyJobInput, operation_id="privacy_jobs_create",
+        responses={202: PrivacyJobDetail, **error_responses(404, descriptions={
+            404: "No person has that distinct id (`person_not_found`); nothing is recorded"})},
         summary="Anonymise, export or delete a person (a tracked job)",
         description="Answers at once with the job (`queued`); a worker runs it. An unknown person is a 404 "
                     "(`person_not_found`) and records nothing. The same request while an identical job is "
@@ -117,7 +123,8 @@ class PrivacyJobListApi(_PrivacyApi):
 
 @extend_schema(tags=["privacy"])
 class PrivacyJobDetailApi(_PrivacyApi):
-    @extend_schema(responses=PrivacyJobOutput, summary="A privacy job: state, counts, error, file")
+    @extend_schema(responses=PrivacyJobDetail, operation_id="privacy_jobs_get",
+                   summary="A privacy job: state, counts, error, file")
     def get(self, request: Request, job_id: int) -> Response:
         return Response(_output(selectors.privacy_job_get(job_id=job_id), request))
 
@@ -129,7 +136,7 @@ class PrivacyJobDownloadApi(_PrivacyApi):
                    **error_responses(409, 410, descriptions={
                        409: "The job has not succeeded (yet): its file is not ready",
                        410: "The file expired (PRIVACY_EXPORT_TTL_DAYS); request a new export"})},
-        summary="Download an export job's file (a zip)",
+        operation_id="privacy_jobs_download", summary="Download an export job's file (a zip)",
         description="manifest.json, person.json, events.jsonl, segments.json, metric_values.jsonl.")
     def get(self, request: Request, job_id: int) -> HttpResponse:
         job = selectors.privacy_job_get(job_id=job_id)
