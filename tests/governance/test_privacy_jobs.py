@@ -623,3 +623,40 @@ def test_console_users_who_are_not_admins_cannot_reach_privacy_jobs(client, shop
                        **HOST).status_code == 403
     with schema_context(shop.tenant.schema_name):
         assert PrivacyJob.objects.count() == 1
+
+
+def test_console_admins_export_or_anonymise_persons_from_the_persons_page(client, shop,
+                                                                          django_capture_on_commit_callbacks):
+    log_in(client, shop.tenant)
+    with schema_context(shop.tenant.schema_name):
+        ann, bob = person_id_of(ANN), person_id_of("bob")
+    page = client.get("/admin/events/person/", **HOST).content.decode()
+    assert "export_persons" in page and "anonymise_persons" in page
+    with django_capture_on_commit_callbacks(execute=True):
+        done = client.post("/admin/events/person/", {"action": "export_persons", "_selected_action": [ann, bob]},
+                           follow=True, **HOST)
+    assert "2 export job(s) requested" in done.content.decode()
+    with schema_context(shop.tenant.schema_name):
+        jobs = {j.distinct_id: j for j in PrivacyJob.objects.all()}
+    assert len(jobs) == 2 and "bob" in jobs and set(jobs) - {"bob"} <= {ANN, ANN_ANON}
+    assert {(j.kind, j.state, j.requested_by) for j in jobs.values()} == {("export", "succeeded", "user:boss")}
+
+
+def test_the_persons_page_offers_no_privacy_actions_to_non_admins(client, shop):
+    with schema_context(shop.tenant.schema_name):
+        viewer, _ = Group.objects.get_or_create(name="viewer")
+        viewer.permissions.set(Permission.objects.filter(codename__startswith="view_"))
+        get_user_model().objects.create_user("vera", "v@x.y", "pw-123456", is_staff=True).groups.add(viewer)
+        ann = person_id_of(ANN)
+    client.post("/admin/login/", {"username": "vera", "password": "pw-123456"}, **HOST)
+    page = client.get("/admin/events/person/", **HOST)
+    assert page.status_code == 200 and "export_persons" not in page.content.decode()
+    client.post("/admin/events/person/", {"action": "anonymise_persons", "_selected_action": [ann]}, **HOST)
+    with schema_context(shop.tenant.schema_name):
+        assert PrivacyJob.objects.count() == 0
+
+
+def person_id_of(distinct_id: str) -> int:
+    from apps.events.models import PersonDistinctId
+
+    return PersonDistinctId.objects.get(distinct_id=distinct_id).person_id

@@ -112,3 +112,46 @@ class PrivacyJobAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = f'attachment; filename="{job.file_name}"'
         response["Cache-Control"] = "no-store"
         return response
+
+
+# --- actions on the console's persons page (the events app's; governance adds them from above) ------
+
+
+def _request_for_persons(admin_: Any, request: HttpRequest, queryset: Any, kind: str) -> None:
+    from apps.events.models import PersonDistinctId
+
+    person_ids = list(queryset.values_list("pk", flat=True))
+    first_ids: dict[int, str] = {}
+    for distinct_id, person_id in (PersonDistinctId.objects.filter(person_id__in=person_ids)
+                                   .order_by("created_at", "distinct_id").values_list("distinct_id", "person_id")):
+        first_ids.setdefault(person_id, distinct_id)
+    jobs = []
+    for person_id in person_ids:
+        if person_id in first_ids:
+            jobs.append(services.privacy_job_request(kind=kind, distinct_id=first_ids[person_id],
+                                                     requested_by=f"user:{request.user.get_username()}"))
+    admin_.message_user(request, f"{len(jobs)} {kind} job(s) requested: see Privacy jobs.", messages.SUCCESS)
+
+
+@admin.action(description="Export (subject access request)", permissions=["privacy"])
+def export_persons(admin_: Any, request: HttpRequest, queryset: Any) -> None:
+    _request_for_persons(admin_, request, queryset, PrivacyJob.Kind.EXPORT)
+
+
+@admin.action(description="Anonymise (keep their events under a new random id)", permissions=["privacy"])
+def anonymise_persons(admin_: Any, request: HttpRequest, queryset: Any) -> None:
+    _request_for_persons(admin_, request, queryset, PrivacyJob.Kind.ANONYMISE)
+
+
+def _add_person_actions() -> None:
+    from apps.events.models import Person
+
+    person_admin = tenant_admin_site._registry.get(Person)
+    if person_admin is None:
+        return
+    person_admin.actions = [*(person_admin.actions or []), export_persons, anonymise_persons]
+    # The actions show (and run) for admins only.
+    person_admin.has_privacy_permission = lambda request: user_is_tenant_admin(request.user)
+
+
+_add_person_actions()
