@@ -22,6 +22,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.db.models import F
 from django.utils import timezone
+from redis.exceptions import RedisError
 
 from apps.core.exceptions import DomainError, ValidationFailed
 from apps.core.redis import get_redis
@@ -159,11 +160,15 @@ def _anonymise(job: PrivacyJob) -> None:
         counts = {"events": done.events, "distinct_ids": len(done.old_distinct_ids), "segments": segments}
         # The new distinct id is deliberately not kept on the job: it would tie the old id to it.
         _succeed(job, counts=counts)
-    stragglers = events_anonymise_stragglers(
-        old_ids=done.old_distinct_ids, old_person_ids=done.old_person_ids, new_distinct_id=done.new_distinct_id,
-        new_person_id=done.new_person_id, properties=properties)
-    if stragglers:
-        PrivacyJob.objects.filter(pk=job.pk).update(counts={**counts, "events": done.events + stragglers})
+    # After the commit the job has succeeded: what follows may fail (logged) but never undoes that.
+    try:
+        stragglers = events_anonymise_stragglers(
+            old_ids=done.old_distinct_ids, old_person_ids=done.old_person_ids, new_distinct_id=done.new_distinct_id,
+            new_person_id=done.new_person_id, properties=properties)
+        if stragglers:
+            PrivacyJob.objects.filter(pk=job.pk).update(counts={**counts, "events": done.events + stragglers})
+    except Exception:
+        logger.exception("privacy job %s: the pass over events stored during the run failed", job.pk)
     cached_answers_purge()
 
 
@@ -218,15 +223,19 @@ def cached_answers_purge() -> int:
     schema = _glob_escape(connection.schema_name)
     redis = get_redis()
     deleted = 0
-    for pattern in (f"*:query:v*:{schema}:*", f"*:share:data:{schema}:*"):
-        batch = []
-        for key in redis.scan_iter(match=pattern, count=1000):
-            batch.append(key)
-            if len(batch) >= 500:
+    try:
+        for pattern in (f"*:query:v*:{schema}:*", f"*:share:data:{schema}:*"):
+            batch = []
+            for key in redis.scan_iter(match=pattern, count=1000):
+                batch.append(key)
+                if len(batch) >= 500:
+                    deleted += redis.delete(*batch)
+                    batch.clear()
+            if batch:
                 deleted += redis.delete(*batch)
-                batch.clear()
-        if batch:
-            deleted += redis.delete(*batch)
+    except RedisError:
+        # The entries then live out their TTL (QUERY_CACHE_TTL_PAST at most); the job has succeeded.
+        logger.warning("privacy: cached answers of %s could not be dropped", connection.schema_name, exc_info=True)
     return deleted
 
 
