@@ -43,6 +43,10 @@ app.conf.beat_schedule = {
         "task": "apps.governance.tracking.tasks.tracking_violations_flush_all",
         "schedule": 60.0,
     },
+    "privacy-upkeep": {
+        "task": "apps.governance.tasks.privacy_upkeep_all",
+        "schedule": 3600.0,
+    },
     "api-keys-flush-last-used": {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,

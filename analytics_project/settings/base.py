@@ -258,7 +258,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type",
-                            "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind"},
+                            "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind",
+                            "PrivacyJobKindEnum": "apps.governance.models.privacy.PrivacyJob.Kind",
+                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",
@@ -359,6 +361,13 @@ BI_DATABASE_SSLMODE = env.choice("BI_DATABASE_SSLMODE", ("disable", "allow", "pr
 # Prometheus' scrape at /metrics: with a token, only `Authorization: Bearer <token>` is served;
 # without one, requests that came through a proxy (X-Forwarded-For) are refused.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# Privacy jobs (apps.governance): days a person's export can be downloaded before it is deleted; the
+# largest export file (bytes; a larger one fails the job); minutes after which a job still queued or
+# running is taken as lost and queued again.
+PRIVACY_EXPORT_TTL_DAYS = env.int("PRIVACY_EXPORT_TTL_DAYS", default=7, minimum=1)
+PRIVACY_EXPORT_MAX_BYTES = env.int("PRIVACY_EXPORT_MAX_BYTES", default=256 * 1024 * 1024, minimum=1024)
+PRIVACY_JOB_STUCK_MINUTES = env.int("PRIVACY_JOB_STUCK_MINUTES", default=90, minimum=1)
 
 LOGGING = {
     "version": 1,

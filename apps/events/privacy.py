@@ -44,13 +44,7 @@ def person_delete_run(*, job_id: int) -> PrivacyJob:
         with transaction.atomic():
             # Ids merged into the person after the request was made are deleted too.
             distinct_ids = sorted(set(job.distinct_ids) | set(person_distinct_ids(distinct_id=job.distinct_id)))
-            deleted = events_delete_for(distinct_ids=distinct_ids)
-            person_ids = set(PersonDistinctId.objects.filter(distinct_id__in=distinct_ids)
-                             .values_list("person_id", flat=True))
-            PersonDistinctId.objects.filter(person_id__in=person_ids).delete()
-            Person.objects.filter(pk__in=person_ids).delete()
-            with connection.cursor() as cursor:
-                cursor.execute("DELETE FROM person_overrides WHERE person_id = ANY(%s)", [sorted(person_ids)])
+            _, deleted = person_erase(distinct_ids=distinct_ids)
             PrivacyJob.objects.filter(pk=job_id).update(
                 status=PrivacyJob.Status.SUCCEEDED, finished_at=timezone.now(), events_deleted=deleted,
                 distinct_ids=distinct_ids,
@@ -60,6 +54,19 @@ def person_delete_run(*, job_id: int) -> PrivacyJob:
         PrivacyJob.objects.filter(pk=job_id).update(status=PrivacyJob.Status.FAILED, finished_at=timezone.now(),
                                                     error=str(exc)[:2000])
     return PrivacyJob.objects.get(pk=job_id)
+
+
+def person_erase(*, distinct_ids: list[str]) -> tuple[list[int], int]:
+    """Delete every event of `distinct_ids`, the persons owning them (with all their ids) and their
+    merge records, in the caller's transaction. Returns (the persons deleted, the events deleted)."""
+    deleted = events_delete_for(distinct_ids=distinct_ids)
+    person_ids = sorted(set(PersonDistinctId.objects.filter(distinct_id__in=distinct_ids)
+                            .values_list("person_id", flat=True)))
+    PersonDistinctId.objects.filter(person_id__in=person_ids).delete()
+    Person.objects.filter(pk__in=person_ids).delete()
+    with connection.cursor() as cursor:
+        cursor.execute("DELETE FROM person_overrides WHERE person_id = ANY(%s)", [person_ids])
+    return person_ids, deleted
 
 
 def privacy_job_get(*, job_id: int) -> PrivacyJob:

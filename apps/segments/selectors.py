@@ -91,3 +91,9 @@ def segment_sizes(*, key: str, interval: str, time_range: Any) -> dict[str, Any]
     return {"buckets": [start.replace(tzinfo=time_range.zone).isoformat() for start in starts], "values": values,
             "points": [{"computed_at": moment.isoformat(), "size": size} for moment, size in history
                        if moment >= time_range.start]}
+
+
+def segments_of_person(*, person_id: int) -> QuerySet[Segment]:
+    """The segments whose materialised membership holds the person (as of their last refresh)."""
+    return Segment.objects.extra(
+        where=["segments.id IN (SELECT segment_id FROM segment_members WHERE person_id = %s)"], params=[person_id])

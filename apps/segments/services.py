@@ -186,3 +186,16 @@ def segment_preview(*, rules: Any, now: datetime | None = None) -> dict[str, Any
                               "background.", code="query_timeout") from None
         raise
     return {"count": count, "sample": persons_by_ids(sample or []), "rules": checked}
+
+
+def segment_members_move(*, person_ids: list[int], to_person_id: int | None) -> int:
+    """A person anonymised (`to_person_id`: the person their events now belong to) or deleted
+    (None): memberships of `person_ids` move to that person or go, until the next refresh decides
+    again. Runs in the caller's transaction; returns the memberships touched."""
+    with connection.cursor() as cursor:
+        if to_person_id is not None:
+            cursor.execute(
+                "INSERT INTO segment_members (segment_id, person_id) SELECT DISTINCT segment_id, %s "
+                "FROM segment_members WHERE person_id = ANY(%s) ON CONFLICT DO NOTHING", [to_person_id, person_ids])
+        cursor.execute("DELETE FROM segment_members WHERE person_id = ANY(%s)", [person_ids])
+        return cursor.rowcount

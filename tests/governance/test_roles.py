@@ -26,6 +26,7 @@ from django_tenants.utils import schema_context
 from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.events.models import Event, Person, PrivacyJob
+from apps.governance.models import PrivacyJob as GovernancePrivacyJob
 from apps.governance.models import (
     BiCredential,
     EventDefinition,
@@ -99,6 +100,8 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "governance.bicredential": (lambda t: BiCredential.objects.create(
         name="walk", role_name="bi_walk_not_a_role", statement_timeout_ms=30_000, connection_limit=2),
         ROLE_ADMIN, {"add"}),
+    "governance.privacyjob": (lambda t: GovernancePrivacyJob.objects.create(
+        kind="export", distinct_id="walk-subject", requested_by="user:walk"), ROLE_ADMIN, set()),
     "governance.trackingplan": (lambda t: tracking_services.tracking_plan_ensure(), ROLE_ADMIN, {"change"}),
     "governance.eventdefinition": (lambda t: EventDefinition.objects.create(name="Walk"), ROLE_ADMIN,
                                    {"add", "change", "delete"}),
@@ -111,10 +114,13 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
 
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by
 # `_walk_custom_view` below.
-CUSTOM_VIEWS = {"auth_user_password_change", "governance_bicredential_rotate", "governance_bicredential_revoke"}
+CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "governance_privacyjob_download",
+                "governance_bicredential_rotate", "governance_bicredential_revoke"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list"}
+# Actions another app adds to a page, with the role they need: governance's privacy jobs on persons.
+ADMIN_ACTIONS = {"export_persons", "anonymise_persons"}
 STANDARD = ("changelist", "add", "history", "delete", "change")
 
 
@@ -275,6 +281,8 @@ def test_every_console_page_and_action_answers_by_role(console, role, django_cap
 
         for action in _base_actions(model_admin):
             allowed = write and ("delete" in offered if action == "delete_selected" else "change" in offered)
+            if action in ADMIN_ACTIONS:
+                allowed = role == ROLE_ADMIN
             with django_capture_on_commit_callbacks(execute=False) as queued:
                 answer = console.post(base, {"action": action, "_selected_action": [obj.pk]})
             assert (answer.status_code != 403) == allowed, f"{where}: action {action} -> {answer.status_code}"
@@ -333,6 +341,16 @@ def _walk_custom_views(console: Any, role: str) -> None:
     with schema_context(console.tenant.schema_name):
         target.refresh_from_db()
         assert target.check_password("another-long-pass-7") == (role == ROLE_ADMIN)
+    # The privacy jobs' request form and export download: admins only (their use:
+    # tests/governance/test_privacy_jobs.py); a download of a job with no file leads back to the list.
+    assert console.get("/admin/governance/privacyjob/request/").status_code == (200 if role == ROLE_ADMIN else 403)
+    if role != ROLE_ADMIN:
+        assert console.post("/admin/governance/privacyjob/request/", {"kind": "export",
+                                                                      "distinct_id": "x"}).status_code == 403
+    with schema_context(console.tenant.schema_name):
+        job = GovernancePrivacyJob.objects.create(kind="export", distinct_id="walk-file", requested_by="user:walk")
+    download = console.get(f"/admin/governance/privacyjob/{job.pk}/download/")
+    assert download.status_code == (302 if role == ROLE_ADMIN else 403)
     # The BI credential's rotate and revoke pages: admins only (their POSTs: tests/governance/test_bi_console.py).
     with schema_context(console.tenant.schema_name):
         credential = BiCredential.objects.create(name="walk-pages", role_name="bi_walk_pages_not_a_role",

@@ -25,7 +25,8 @@ from tests.helpers import bearer
 MARK = "victim"
 TABLES = ["events", "persons", "person_distinct_ids", "metrics", "metric_values", "segments", "segment_members",
           "dashboards", "dashboard_widgets", "reports", "report_subscriptions", "report_runs", "privacy_jobs",
-          "governance_bi_credentials", "tracking_plan", "tracking_event_definitions", "tracking_property_definitions"]
+          "governance_bi_credentials", "tracking_plan", "tracking_event_definitions", "tracking_property_definitions",
+          "governance_privacy_jobs"]
 
 
 def api_routes() -> list[tuple[str, list[str]]]:

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.governance.api import bi, tracking_views
+from apps.governance.api import bi, privacy, tracking_views
 
 urlpatterns: list = [
     path("tracking-plan", tracking_views.TrackingPlanApi.as_view(), name="tracking-plan"),
@@ -11,4 +11,7 @@ urlpatterns: list = [
     path("bi-credentials", bi.BiCredentialListApi.as_view(), name="bi-credentials"),
     path("bi-credentials/<str:credential_id>", bi.BiCredentialDetailApi.as_view(), name="bi-credential"),
     path("bi-credentials/<str:credential_id>/rotate", bi.BiCredentialRotateApi.as_view(), name="bi-credential-rotate"),
+    path("privacy/jobs", privacy.PrivacyJobListApi.as_view(), name="privacy-jobs"),
+    path("privacy/jobs/<int:job_id>", privacy.PrivacyJobDetailApi.as_view(), name="privacy-job-detail"),
+    path("privacy/jobs/<int:job_id>/download", privacy.PrivacyJobDownloadApi.as_view(), name="privacy-job-download"),
 ]
