@@ -109,14 +109,13 @@ def api_key_create(*, tenant: Tenant, kind: str, name: str = "", scopes: list[st
                    expires_at: datetime | None = None) -> IssuedKey:
     """Issue a key of `kind` for `tenant` with `scopes` (default: a secret key gets every scope, a
     write key `write`, the only one it may hold) expiring at `expires_at` (None: never; else in the
-    future). The raw key is returned once and never stored. Announces `key_issued` (audit)."""
+    future; without a time zone, UTC). The raw key is returned once and never stored. Announces `key_issued` (audit)."""
     if kind not in ApiKey.Kind.values:
         raise ValidationFailed(f"kind must be one of {', '.join(ApiKey.Kind.values)}.", details={"kind": kind})
     scopes = api_key_scopes_clean(kind=kind, scopes=scopes)
     if expires_at is not None:
         if expires_at.tzinfo is None:
-            raise ValidationFailed("expires_at needs a time zone (for example 2030-01-01T00:00:00Z).",
-                                   details={"expires_at": ["Give a time zone offset or Z."]})
+            expires_at = expires_at.replace(tzinfo=timezone.utc)  # a time without a zone is UTC
         if expires_at <= dj_timezone.now():
             raise ValidationFailed("expires_at must be in the future.",
                                    details={"expires_at": ["Must be in the future."]})

@@ -22,7 +22,7 @@ class Command(BaseCommand):
                             help=f"Comma-separated, of {', '.join(SCOPES)}. Default: all for a secret key, "
                                  "write for a write key (its only scope).")
         parser.add_argument("--expires-at", default=None,
-                            help="ISO 8601 with a time zone, in the future (e.g. 2030-01-01T00:00:00Z). "
+                            help="ISO 8601, in the future (e.g. 2030-01-01T00:00:00Z; without a zone, UTC). "
                                  "Default: never.")
         parser.add_argument("--json", action="store_true")
 
