@@ -14,7 +14,6 @@ from django.db.models import QuerySet
 from redis.exceptions import RedisError
 
 from apps.core.redis import get_redis
-
 from apps.tenancy.exceptions import TenantNotFound
 from apps.tenancy.models import ApiKey, Tenant, UnsubscribeRoute
 
