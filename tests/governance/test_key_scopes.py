@@ -65,6 +65,23 @@ def test_the_document_states_the_scope_of_every_keyed_operation(client, db):
     assert {path for path, method, _ in operations if method == "post"} >= READING_POSTS
 
 
+def test_the_document_describes_scopes_and_expiry_of_keys(client, db):
+    schema = yaml.safe_load(client.get("/api/schema/").content)
+
+    def resolve(node: dict) -> dict:
+        return schema["components"]["schemas"][node["$ref"].rsplit("/", 1)[1]] if "$ref" in node else node
+
+    operation = schema["paths"]["/platform/v1/tenants/{slug}/keys"]["post"]
+    request = resolve(operation["requestBody"]["content"]["application/json"]["schema"])
+    assert request["properties"]["scopes"]["type"] == "array"
+    assert resolve(request["properties"]["scopes"]["items"])["enum"] == ["read", "write", "admin"]
+    assert request["properties"]["expires_at"]["format"] == "date-time"
+    assert set(request["required"]) == {"kind"}
+    issued = resolve(operation["responses"]["201"]["content"]["application/json"]["schema"])
+    assert {"scopes", "expires_at", "key"} <= set(issued["properties"])
+    assert "400" in operation["responses"]
+
+
 def test_a_read_key_reads_everything_and_changes_nothing(client, acme):
     read_key = issue(acme.tenant, ["read"])
     full_key = acme.secret_key
