@@ -9,4 +9,7 @@ class GovernanceConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        pass
+        self._keys_ready()
+
+    def _keys_ready(self) -> None:
+        from apps.governance.keys import admin as keys_admin  # noqa: F401 - the console's API keys page
