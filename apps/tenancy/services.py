@@ -178,6 +178,16 @@ def api_key_revoke(*, prefix: str, tenant: Tenant | None = None) -> ApiKey:
     return key
 
 
+def api_key_rename(*, prefix: str, tenant: Tenant, name: str) -> ApiKey:
+    """Rename `tenant`'s key `prefix` (nothing else of a key changes after issue)."""
+    key = ApiKey.objects.filter(prefix=prefix, tenant=tenant).first()
+    if key is None:
+        raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")
+    key.name = name[:100]
+    key.save(update_fields=["name"])
+    return key
+
+
 def api_key_revocation_broadcast() -> bool:
     """Replace the revocation epoch in Redis: every process drops its cached keys at its next
     resolution. False (logged) when Redis is unreachable: processes that still reach Redis then keep

@@ -105,3 +105,39 @@ def test_an_admin_revokes_own_keys_and_never_another_tenants(client, acme, globe
     assert ApiKey.objects.get(pk=other.pk).revoked_at is None
     assert client.post("/v1/track", {"userId": "a", "event": "Buy"}, content_type="application/json",
                        HTTP_AUTHORIZATION=f"Bearer {acme.write_key}").status_code == 401
+
+
+@pytest.mark.parametrize("role", [ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER])
+def test_every_page_and_action_of_the_keys_page_answers_by_role(client, acme, role):
+    console_user(acme.tenant, "someone", role)
+    host = log_in(client, acme.tenant, "someone")
+    key = ApiKey.objects.get(prefix=acme.write_key[:11])
+    admin = role == ROLE_ADMIN
+    ok = 200 if admin else 403
+    assert client.get(PAGE, HTTP_HOST=host).status_code == ok
+    change = client.get(f"{PAGE}{key.pk}/change/", HTTP_HOST=host)
+    assert change.status_code == ok
+    if admin:
+        assert b'name="_save"' in change.content
+    assert client.get(f"{PAGE}{key.pk}/history/", HTTP_HOST=host).status_code == ok
+    assert client.get(f"{PAGE}add/", HTTP_HOST=host).status_code == ok
+    # Empty forms: answered with their errors, or refused; never saved.
+    assert client.post(f"{PAGE}add/", HTTP_HOST=host).status_code == ok
+    assert client.post(f"{PAGE}{key.pk}/change/", HTTP_HOST=host).status_code == ok
+    assert client.get(f"{PAGE}{key.pk}/delete/", HTTP_HOST=host).status_code == 403  # revoked, never deleted
+    assert client.post(f"{PAGE}{key.pk}/delete/", {"post": "yes"}, HTTP_HOST=host).status_code == 403
+    assert (client.get("/admin/governance/", HTTP_HOST=host).status_code == 200) == admin
+    assert ApiKey.objects.filter(pk=key.pk, name=key.name, revoked_at__isnull=True).exists()
+
+
+def test_an_admin_renames_own_keys_only(client, acme, globex):
+    console_user(acme.tenant, "boss", ROLE_ADMIN)
+    host = log_in(client, acme.tenant, "boss")
+    own = ApiKey.objects.get(prefix=acme.secret_key[:11])
+    other = ApiKey.objects.get(prefix=globex.secret_key[:11])
+    assert client.post(f"{PAGE}{own.pk}/change/", {"name": "ci"}, HTTP_HOST=host).status_code == 302
+    own.refresh_from_db()
+    assert own.name == "ci" and own.scopes == ["read", "write", "admin"]
+    client.post(f"{PAGE}{other.pk}/change/", {"name": "taken"}, HTTP_HOST=host)
+    other.refresh_from_db()
+    assert other.name != "taken"

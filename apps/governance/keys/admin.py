@@ -2,7 +2,7 @@
 
 API keys (`/admin/governance/tenantapikey/`): the tenant's own keys only (ApiKey lives in the public
 schema; every read here filters on the request's tenant), issued with scopes and an expiry (the
-full key is shown once) and revoked. Tenant admins only (apps.governance.roles): anyone else gets 403.
+full key is shown once), renamed and revoked. Tenant admins only (apps.governance.roles): anyone else gets 403.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from apps.core.exceptions import DomainError
 from apps.core.scopes import SCOPES
 from apps.governance.models import TenantApiKey
 from apps.governance.roles import user_is_tenant_admin
-from apps.tenancy.services import api_key_create, api_key_revoke, api_key_scopes_clean
+from apps.tenancy.services import api_key_create, api_key_rename, api_key_revoke, api_key_scopes_clean
 
 
 class KeyIssueForm(forms.ModelForm):
@@ -46,6 +46,14 @@ class KeyIssueForm(forms.ModelForm):
         if expires_at is not None and expires_at <= timezone.now():
             self.add_error("expires_at", "Must be in the future.")
         return data
+
+
+class KeyRenameForm(forms.ModelForm):
+    name = forms.CharField(max_length=100, help_text="What the key is for. Its kind, scopes and expiry are fixed.")
+
+    class Meta:
+        model = TenantApiKey
+        fields = ["name"]
 
 
 @admin.register(TenantApiKey, site=tenant_admin_site)
@@ -74,7 +82,7 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
         return user_is_tenant_admin(request.user)
 
     def has_change_permission(self, request: HttpRequest, obj: TenantApiKey | None = None) -> bool:
-        return False  # a key is issued or revoked, never edited
+        return user_is_tenant_admin(request.user)  # its name only: kind, scopes and expiry are fixed
 
     def has_delete_permission(self, request: HttpRequest, obj: TenantApiKey | None = None) -> bool:
         return False  # revoked keys stay listed
@@ -96,12 +104,17 @@ class TenantApiKeyAdmin(admin.ModelAdmin):
             # Only the model's editable fields here; scopes and expiry are the form's own fields
             # (on the model they are not editable: fixed at issue).
             kwargs["fields"] = ["kind", "name"]
+        else:
+            kwargs["form"] = KeyRenameForm
         return super().get_form(request, obj, change=change, **kwargs)
 
     def get_readonly_fields(self, request: HttpRequest, obj: TenantApiKey | None = None) -> list[str]:
-        return [] if obj is None else self.get_fields(request, obj)
+        return [] if obj is None else [f for f in self.get_fields(request, obj) if f != "name"]
 
-    def save_model(self, request: HttpRequest, obj: TenantApiKey, form: KeyIssueForm, change: bool) -> None:
+    def save_model(self, request: HttpRequest, obj: TenantApiKey, form: forms.ModelForm, change: bool) -> None:
+        if change:
+            api_key_rename(prefix=obj.prefix, tenant=request.tenant, name=form.cleaned_data["name"])
+            return
         issued = api_key_create(tenant=request.tenant, kind=form.cleaned_data["kind"],
                                 name=form.cleaned_data.get("name") or "", scopes=form.cleaned_data["scopes"],
                                 expires_at=form.cleaned_data.get("expires_at"))
