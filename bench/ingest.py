@@ -14,6 +14,9 @@
 5. The tracking plan's cost, in the same run (`--plan-seconds`, 0 to skip): a plan of 20 events
    with 5 properties each (the batches' events conform to it) in mode `allow`, then `block`, then
    no plan again; the same 1,000-event batches and single events for each; server CPU per event.
+6. The cost of the API key revocation check on the hot path (docs/governance.md): in this process,
+   against the same PostgreSQL and Redis, the cached key resolution every ingestion request makes,
+   timed with the check (one Redis GET of the revocation epoch) and without it, interleaved rounds.
 Prints the figures and the ratio of batch ingestion to raw COPY.
 """
 
@@ -204,6 +207,31 @@ def _copy_text(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
 
 
+def key_resolution_cost(server_env: dict[str, str], raw_key: str, runs: int = 5000, rounds: int = 5
+                        ) -> dict[bool, tuple[float, float]]:
+    """{check_revocations: (median wall µs, median CPU µs) per resolution} of the cached key
+    resolution (apps.tenancy.selectors.api_key_resolve_cached), as a server process makes it, with
+    and without the revocation epoch check. Rounds alternate so drift on a shared machine hits both."""
+    for name in ("DATABASE_URL", "REDIS_URL", "SECRET_KEY", "PLATFORM_API_TOKEN", "ALLOWED_HOSTS", "ENVIRONMENT",
+                 "DJANGO_SETTINGS_MODULE", "LOG_LEVEL"):
+        os.environ[name] = server_env[name]
+    import django
+
+    django.setup()
+    from apps.tenancy.selectors import api_key_resolve_cached
+
+    samples: dict[bool, list[tuple[float, float]]] = {True: [], False: []}
+    for _ in range(rounds):
+        for check in (False, True):
+            assert api_key_resolve_cached(raw_key=raw_key, check_revocations=check) is not None  # cached
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(runs):
+                api_key_resolve_cached(raw_key=raw_key, check_revocations=check)
+            samples[check].append(((time.perf_counter() - wall) / runs * 1e6, (time.process_time() - cpu) / runs * 1e6))
+    return {check: (statistics.median(w for w, _ in values), statistics.median(c for _, c in values))
+            for check, values in samples.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=float, default=20)
@@ -246,6 +274,7 @@ def main() -> None:
                       zip((cpu_seconds(pids), cpu_seconds(pg_pids), time.process_time()), before)]
 
         copy_rate = raw_copy_rate(url, created["schema_name"], batches, args.seconds / 2)
+        key_cost = key_resolution_cost(server["env"], key)
 
         # The tracking plan: the same load with a plan in `allow`, then `block`, then without one.
         plan_seconds = args.seconds / 2 if args.plan_seconds is None else args.plan_seconds
@@ -289,6 +318,14 @@ def main() -> None:
           f"p99 {pct(single_latencies, 99):.1f} ms")
     print(f"  CPU per request: gunicorn {single_cpu[0]:.2f} ms, PostgreSQL {single_cpu[1]:.2f} ms, "
           f"load generator {single_cpu[2]:.2f} ms")
+    (without_wall, without_cpu), (with_wall, with_cpu) = key_cost[False], key_cost[True]
+    extra_wall, extra_cpu = with_wall - without_wall, with_cpu - without_cpu
+    print("API key resolution per request (cached key; the revocation check is one Redis GET):")
+    print(f"  without the revocation check: {without_wall:.1f} µs wall, {without_cpu:.1f} µs CPU")
+    print(f"  with the revocation check:    {with_wall:.1f} µs wall, {with_cpu:.1f} µs CPU")
+    print(f"  the check costs {extra_wall:.1f} µs wall ({extra_cpu:.1f} µs CPU) per request = "
+          f"{extra_wall / 1000:.3f} µs per event in a 1,000-event batch; "
+          f"{extra_cpu / (single_cpu[0] * 1000):.1%} of a single event's gunicorn CPU above")
 
 
     if plan_phases:

@@ -11,6 +11,7 @@ from rest_framework import authentication, exceptions, parsers, permissions, ser
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
+from apps.core.scopes import InsufficientScope, required_scope
 from apps.core.text import refuse_unstorable_json, refuse_unstorable_parameters
 
 
@@ -51,6 +52,20 @@ class HasSecretKey(permissions.BasePermission):
 class HasAnyKey(permissions.BasePermission):
     def has_permission(self, request: Request, view: APIView) -> bool:
         return request.auth is not None
+
+
+class HasRequiredScope(permissions.BasePermission):
+    """The key holds the scope the view requires for this method (apps.core.scopes); otherwise
+    403 `insufficient_scope` naming it."""
+
+    def has_permission(self, request: Request, view: APIView) -> bool:
+        if request.auth is None:
+            return False
+        scope = required_scope(view, request.method or "GET")
+        key_scopes = getattr(request.auth, "scopes", None) or ()
+        if scope not in key_scopes:
+            raise InsufficientScope(scope, key_scopes)
+        return True
 
 
 class PlatformPrincipal:
@@ -100,17 +115,20 @@ class BaseApi(APIView):
 
 
 class TenantApi(BaseApi):
-    """The tenant API: a secret key; the request runs in the key's tenant schema."""
+    """The tenant API: a secret key holding the scope the view requires (`required_scope`, see
+    apps.core.scopes); the request runs in the key's tenant schema."""
 
     authentication_classes = [ApiKeyAuthentication]
-    permission_classes = [HasSecretKey]
+    permission_classes = [HasSecretKey, HasRequiredScope]
+    required_scope: str | dict[str, str] | None = None
 
 
 class IngestionApi(BaseApi):
-    """Ingestion: a write or a secret key."""
+    """Ingestion: a write or a secret key, holding the `write` scope for what it sends."""
 
     authentication_classes = [IngestionKeyAuthentication]
-    permission_classes = [HasAnyKey]
+    permission_classes = [HasAnyKey, HasRequiredScope]
+    required_scope: str | dict[str, str] | None = None
 
 
 class PlatformApi(BaseApi):

@@ -14,6 +14,8 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.utils import OpenApiResponse
 
+from apps.core.scopes import SCOPE_WRITE, required_scope
+
 
 class ApiKeyScheme(OpenApiAuthenticationExtension):
     target_class = "apps.core.api.ApiKeyAuthentication"
@@ -65,7 +67,8 @@ ERROR_DESCRIPTIONS = {
     400: "The request is not valid: malformed JSON, a value that fails its checks, or text the database "
          "cannot store, such as a NUL character (`details` says where)",
     401: "No credentials, or an unknown or revoked key or token",
-    403: "A write key: it may only send events",
+    403: "A write key (it may only send events), or a key without the scope the operation needs "
+         "(`insufficient_scope`; `details.required_scope` names it)",
     404: "No such object, or a pagination cursor that is not valid",
     409: "Conflicts with an existing object (a name or slug already taken)",
     413: "The body is too large",
@@ -94,16 +97,24 @@ _METHODS = ("get", "put", "post", "patch", "delete", "head", "options", "trace")
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Post-processing hook: the error body component, and on every operation the error statuses
     that follow from its shape:
-    - 401 when it needs credentials; 403 when it needs a secret key (a write key is refused);
+    - 401 when it needs credentials; 403 when it needs a key (a write key outside ingestion, or a
+      key without the operation's scope, `x-required-scope`, is refused);
     - 400 when it reads a body or parameters;
     - 404 when a path parameter names an object, or a `cursor` pages through a list.
     Statuses an operation already declares are kept as they are."""
     result.setdefault("components", {}).setdefault("schemas", {})[ERROR_COMPONENT] = ERROR_SCHEMA
-    for operations in result.get("paths", {}).values():
+    scopes = operation_scopes(generator)
+    for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             if method not in _METHODS:
                 continue
             schemes = {name for requirement in operation.get("security", []) for name in requirement}
+            scope = scopes.get((path, method)) or (SCOPE_WRITE if "writeKey" in schemes and method == "post" else None)
+            if scope is not None:
+                operation["x-required-scope"] = scope
+                operation.setdefault("responses", {}).setdefault("403", error_response(
+                    403, f"The key lacks the `{scope}` scope (`insufficient_scope`)"
+                         + ("" if "writeKey" in schemes else ", or is a write key (it may only send events)")))
             locations = {(p.get("in"), p.get("name")) for p in operation.get("parameters", []) if "in" in p}
             statuses = []
             if "requestBody" in operation or any(where in ("query", "path") for where, _ in locations):
@@ -119,6 +130,18 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any, pu
                 responses.setdefault(str(status), error_response(status))
             operation["responses"] = dict(sorted(responses.items()))
     return result
+
+
+def operation_scopes(generator: Any) -> dict[tuple[str, str], str]:
+    """{(path, method): the scope a key needs} for every operation of a view that checks scopes."""
+    from apps.core.api import HasRequiredScope
+
+    found = {}
+    for path, _, method, callback in getattr(generator, "endpoints", None) or ():
+        view_class = getattr(callback, "cls", None)
+        if view_class is not None and HasRequiredScope in getattr(view_class, "permission_classes", ()):
+            found[(path, method.lower())] = required_scope(view_class, method)
+    return found
 
 
 def msgspec_components(*types: Any) -> tuple[list[dict[str, Any]], dict[str, Any]]:

@@ -15,6 +15,7 @@ class GovernanceConfig(AppConfig):
     def ready(self) -> None:
         post_migrate.connect(roles_after_migrate, sender=self, dispatch_uid="governance_roles_after_migrate")
         self._tracking_plan_ready()
+        self._keys_ready()
 
     def _tracking_plan_ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
@@ -30,6 +31,9 @@ class GovernanceConfig(AppConfig):
         for model in (TrackingPlan, EventDefinition, PropertyDefinition):
             post_save.connect(plan_changed, sender=model, dispatch_uid=f"tracking_plan_changed_save_{model.__name__}")
             post_delete.connect(plan_changed, sender=model, dispatch_uid=f"tracking_plan_changed_del_{model.__name__}")
+
+    def _keys_ready(self) -> None:
+        from apps.governance.keys import admin as keys_admin  # noqa: F401 - the console's API keys page
 
 
 def roles_after_migrate(sender: AppConfig, using: str = "default", verbosity: int = 1, **kwargs: Any) -> None:

@@ -78,7 +78,8 @@ class DomainAdmin(admin.ModelAdmin):
 
 @admin.register(ApiKey, site=public_admin_site)
 class ApiKeyAdmin(admin.ModelAdmin):
-    list_display = ("prefix", "tenant", "kind", "name", "created_at", "last_used_at", "revoked_at")
+    list_display = ("prefix", "tenant", "kind", "name", "scopes", "created_at", "expires_at", "last_used_at",
+                    "revoked_at")
     list_filter = ("kind",)
     search_fields = ("prefix", "name", "tenant__slug")
     list_select_related = ("tenant",)
@@ -87,12 +88,12 @@ class ApiKeyAdmin(admin.ModelAdmin):
     def get_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
             return ("tenant", "kind", "name")
-        return ("tenant", "kind", "name", "prefix", "created_at", "last_used_at", "revoked_at")
+        return ("tenant", "kind", "name", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
 
     def get_readonly_fields(self, request: HttpRequest, obj: ApiKey | None = None) -> tuple[str, ...]:
         if obj is None:
             return ()
-        return ("tenant", "kind", "prefix", "created_at", "last_used_at", "revoked_at")
+        return ("tenant", "kind", "prefix", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at")
 
     def save_model(self, request: HttpRequest, obj: ApiKey, form, change: bool) -> None:  # noqa: ANN001
         if change:

@@ -1,9 +1,9 @@
 """Tenant routing (DESIGN §3). It fails closed.
 
 - API and ingestion paths: the tenant comes from the API key only (Bearer token, or the HTTP Basic
-  username as Segment's libraries send it). No key, an unknown or a revoked key: 401. A write key
-  outside the ingestion paths: 403. The host name plays no part, so a key can never reach another
-  tenant's schema.
+  username as Segment's libraries send it). No key, an unknown, revoked or expired key: 401. A write
+  key outside the ingestion paths, or sending with a key without the `write` scope: 403. The host
+  name plays no part, so a key can never reach another tenant's schema.
 - `<slug>.<BASE_DOMAIN>`: that tenant's admin console; an unknown slug is a 404, never the public site.
 - Anything else: the public schema (platform API, public admin, health, docs).
 """
@@ -21,6 +21,7 @@ from django.http import HttpRequest, HttpResponse
 from django.urls import set_urlconf
 
 from apps.core.errors import error_response
+from apps.core.scopes import READING_METHODS, SCOPE_WRITE, InsufficientScope
 from apps.tenancy.models import ApiKey, Domain
 from apps.tenancy.selectors import api_key_resolve_cached
 from apps.tenancy.services import api_key_mark_used
@@ -126,8 +127,18 @@ def enter_tenant_by_key(request: HttpRequest, raw_key: str | None) -> HttpRespon
     if api_key is None:
         return error_response(401, "unauthenticated", "The API key is unknown or revoked.",
                               headers={"WWW-Authenticate": 'Bearer realm="api"'})
-    if api_key.kind == ApiKey.Kind.WRITE and not is_ingestion_path(request.path_info):
+    if api_key.is_expired():
+        return error_response(401, "unauthenticated", f"The API key expired at {api_key.expires_at.isoformat()}.",
+                              details={"reason": "expired", "expired_at": api_key.expires_at.isoformat()},
+                              headers={"WWW-Authenticate": 'Bearer realm="api", error="invalid_token"'})
+    ingestion = is_ingestion_path(request.path_info)
+    if api_key.kind == ApiKey.Kind.WRITE and not ingestion:
         return error_response(403, "forbidden", "A write key may only send events; use a secret key.")
+    # Ingestion views are plain Django views (and the fast path skips DRF): the scope is checked
+    # here. The tenant API's DRF views check theirs per view (apps.core.api.HasRequiredScope).
+    if ingestion and request.method not in READING_METHODS and not api_key.has_scope(SCOPE_WRITE):
+        refusal = InsufficientScope(SCOPE_WRITE, api_key.scopes)
+        return error_response(403, refusal.code, refusal.message, refusal.details)
     api_key_mark_used(api_key=api_key)
     request.api_key = api_key
     _enter(request, api_key.tenant, TENANT_API_URLCONF)

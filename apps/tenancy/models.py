@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import zoneinfo
 
+from datetime import datetime
+
+from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
+from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
+
+from apps.core.scopes import SCOPE_WRITE, SCOPES
 
 SLUG_PATTERN = r"^[a-z][a-z0-9-]{1,38}[a-z0-9]$"
 RESERVED_SLUGS = frozenset(
@@ -88,17 +94,33 @@ class ApiKey(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     last_used_at = models.DateTimeField(null=True, blank=True, editable=False)
     revoked_at = models.DateTimeField(null=True, blank=True, editable=False)
+    # What the key may do (apps.core.scopes); fixed at issue. A write key holds `write` only, and
+    # only on the ingestion paths (the routing middleware refuses it elsewhere).
+    scopes = ArrayField(models.CharField(max_length=10, choices=[(s, s) for s in SCOPES]), default=list,
+                        editable=False)
+    expires_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name = "API key"
+        constraints = [
+            models.CheckConstraint(condition=models.Q(scopes__contained_by=list(SCOPES)), name="apikey_known_scopes"),
+            models.CheckConstraint(condition=~models.Q(kind="write") | models.Q(scopes=[SCOPE_WRITE]),
+                                   name="apikey_write_key_writes_only"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.prefix}… ({self.kind}, {self.tenant_id})"
 
     @property
     def is_active(self) -> bool:
-        return self.revoked_at is None
+        return self.revoked_at is None and not self.is_expired()
+
+    def is_expired(self, now: datetime | None = None) -> bool:
+        return self.expires_at is not None and self.expires_at <= (now or timezone.now())
+
+    def has_scope(self, scope: str) -> bool:
+        return scope in self.scopes
 
 
 class ShareLink(models.Model):

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from django.conf import settings
-from redis.exceptions import ResponseError
+from redis.exceptions import RedisError, ResponseError
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
@@ -21,11 +21,20 @@ from django_tenants.utils import schema_context
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.redis import get_redis
+from apps.core.scopes import SCOPE_WRITE, SCOPES
+from apps.core.signals import audit_event
 from apps.events.services import events_tenant_setup
 from apps.metrics.services import metrics_tenant_setup
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
 from apps.tenancy.models import ApiKey, Domain, Tenant, UnsubscribeRoute
-from apps.tenancy.selectors import PREFIX_LENGTH, api_key_cache_forget, api_key_hash, tenant_current, tenant_list
+from apps.tenancy.selectors import (
+    PREFIX_LENGTH,
+    REVOCATION_EPOCH_KEY,
+    api_key_cache_forget,
+    api_key_hash,
+    tenant_current,
+    tenant_list,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -96,32 +105,100 @@ def tenant_domain(slug: str) -> str:
     return f"{slug}.{settings.BASE_DOMAIN}"
 
 
-def api_key_create(*, tenant: Tenant, kind: str, name: str = "") -> IssuedKey:
-    """Issue a key of `kind` for `tenant`. The raw key is returned once and never stored."""
+def api_key_create(*, tenant: Tenant, kind: str, name: str = "", scopes: list[str] | None = None,
+                   expires_at: datetime | None = None) -> IssuedKey:
+    """Issue a key of `kind` for `tenant` with `scopes` (default: a secret key gets every scope, a
+    write key `write`, the only one it may hold) expiring at `expires_at` (None: never; else in the
+    future; without a time zone, UTC). The raw key is returned once and never stored. Announces `key_issued` (audit)."""
     if kind not in ApiKey.Kind.values:
         raise ValidationFailed(f"kind must be one of {', '.join(ApiKey.Kind.values)}.", details={"kind": kind})
+    scopes = api_key_scopes_clean(kind=kind, scopes=scopes)
+    if expires_at is not None:
+        if expires_at.tzinfo is None:
+            expires_at = expires_at.replace(tzinfo=timezone.utc)  # a time without a zone is UTC
+        if expires_at <= dj_timezone.now():
+            raise ValidationFailed("expires_at must be in the future.",
+                                   details={"expires_at": ["Must be in the future."]})
     for _ in range(5):
         raw = _KIND_PREFIX[ApiKey.Kind(kind)] + "".join(secrets.choice(_ALPHABET) for _ in range(40))
         try:
             with transaction.atomic():
                 key = ApiKey.objects.create(
-                    tenant=tenant, kind=kind, name=name[:100], prefix=raw[:PREFIX_LENGTH], key_hash=api_key_hash(raw)
+                    tenant=tenant, kind=kind, name=name[:100], prefix=raw[:PREFIX_LENGTH], key_hash=api_key_hash(raw),
+                    scopes=scopes, expires_at=expires_at,
                 )
         except IntegrityError:
             continue  # a prefix collision (one in 2e14): draw again
+        audit_event.send(sender=ApiKey, action="key_issued", object_type="api_key", object_id=key.prefix,
+                         object_repr=key.name, schema_name=tenant.schema_name,
+                         changes={"kind": kind, "scopes": scopes,
+                                  "expires_at": expires_at.isoformat() if expires_at else None})
         return IssuedKey(api_key=key, raw=raw)
     raise RuntimeError("could not draw a unique API key prefix")
 
 
-def api_key_revoke(*, prefix: str) -> ApiKey:
-    """Revoke the key with `prefix`. Revoking twice keeps the first revocation time."""
-    # Conditional update: concurrent revocations agree on one revoked_at.
-    ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
+def api_key_scopes_clean(*, kind: str, scopes: list[str] | None) -> list[str]:
+    """The scopes a new key of `kind` gets from `scopes` as asked: known, not empty, in canonical
+    order; a write key may only hold `write`."""
+    if scopes is None:
+        return [SCOPE_WRITE] if kind == ApiKey.Kind.WRITE else list(SCOPES)
+    unknown = sorted({str(s) for s in scopes} - set(SCOPES))
+    if unknown:
+        raise ValidationFailed(f"Unknown scope(s): {', '.join(unknown)}; scopes are {', '.join(SCOPES)}.",
+                               details={"scopes": unknown})
+    if not scopes:
+        raise ValidationFailed("A key needs at least one scope.", details={"scopes": ["Empty."]})
+    cleaned = [s for s in SCOPES if s in scopes]
+    if kind == ApiKey.Kind.WRITE and cleaned != [SCOPE_WRITE]:
+        raise ValidationFailed("A write key sends events only: its one scope is `write`.",
+                               details={"scopes": cleaned})
+    return cleaned
+
+
+def api_key_revoke(*, prefix: str, tenant: Tenant | None = None) -> ApiKey:
+    """Revoke the key with `prefix` (of `tenant` only, when given: a tenant's console never reaches
+    another tenant's key). Revoking twice keeps the first revocation time. Once committed, every
+    process stops accepting the key at its next request (the revocation epoch, see
+    apps.tenancy.selectors). Announces `key_revoked` (audit)."""
+    keys = ApiKey.objects.filter(prefix=prefix)
+    if tenant is not None:
+        keys = keys.filter(tenant=tenant)
+    # Conditional update: concurrent revocations agree on one revoked_at, and one announcement.
+    revoked = keys.filter(revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
     api_key_cache_forget(prefix=prefix)
-    key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
+    key = keys.select_related("tenant").first()
     if key is None:
         raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")
+    if revoked:
+        # After the commit: a process re-reading the key before it would cache it again as active.
+        transaction.on_commit(api_key_revocation_broadcast)
+        audit_event.send(sender=ApiKey, action="key_revoked", object_type="api_key", object_id=key.prefix,
+                         object_repr=key.name, schema_name=key.tenant.schema_name,
+                         changes={"revoked_at": [None, key.revoked_at.isoformat()]})
     return key
+
+
+def api_key_rename(*, prefix: str, tenant: Tenant, name: str) -> ApiKey:
+    """Rename `tenant`'s key `prefix` (nothing else of a key changes after issue)."""
+    key = ApiKey.objects.filter(prefix=prefix, tenant=tenant).first()
+    if key is None:
+        raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")
+    key.name = name[:100]
+    key.save(update_fields=["name"])
+    return key
+
+
+def api_key_revocation_broadcast() -> bool:
+    """Replace the revocation epoch in Redis: every process drops its cached keys at its next
+    resolution. False (logged) when Redis is unreachable: processes that still reach Redis then keep
+    their cached entries for at most API_KEY_CACHE_SECONDS."""
+    try:
+        get_redis().set(REVOCATION_EPOCH_KEY, secrets.token_hex(16))
+    except RedisError:
+        logger.error("could not broadcast an API key revocation (Redis); other processes may accept "
+                     "the key for up to API_KEY_CACHE_SECONDS", exc_info=True)
+        return False
+    return True
 
 
 # --- last_used_at without a database write per request ------------------------------------------

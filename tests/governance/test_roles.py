@@ -41,6 +41,7 @@ from apps.reports import services as report_services
 from apps.reports.models import ReportRun
 from apps.segments import services as segment_services
 from apps.tenancy.models import ShareLink
+from apps.tenancy.services import api_key_create
 from tests.segments.test_segments_api import ago, ingest
 
 PASSWORD = "a-long-console-pass-42"
@@ -100,6 +101,8 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "governance.bicredential": (lambda t: BiCredential.objects.create(
         name="walk", role_name="bi_walk_not_a_role", statement_timeout_ms=30_000, connection_limit=2),
         ROLE_ADMIN, {"add"}),
+    "governance.tenantapikey": (lambda t: api_key_create(tenant=t, kind="secret").api_key, ROLE_ADMIN,
+                                {"add", "change"}),
     "governance.privacyjob": (lambda t: GovernancePrivacyJob.objects.create(
         kind="export", distinct_id="walk-subject", requested_by="user:walk"), ROLE_ADMIN, set()),
     "governance.trackingplan": (lambda t: tracking_services.tracking_plan_ensure(), ROLE_ADMIN, {"change"}),

@@ -4,7 +4,8 @@ Ingestion is the hot path: a single event costs about 1.2 ms of CPU in gunicorn,
 middleware stack and URL resolution are a sixth of that. Here the ingestion POSTs go straight to
 their views with only what those paths need from the stack:
 - connection lifecycle: Django's request_started / request_finished signals, as its handler sends;
-- tenant routing by key: the same function the routing middleware uses (fails closed);
+- tenant routing by key: the same function the routing middleware uses (fails closed; it also
+  refuses an expired key, and a key without the `write` scope, before any view runs);
 - CORS: ingestion accepts any origin (no credentials), as the CORS settings say for these paths;
 - request metrics: the same Prometheus series as RequestMetricsMiddleware;
 - Content-Length, as CommonMiddleware sets it;

@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import TenantApi
+from apps.core.scopes import SCOPE_READ
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination, paginate
 from apps.events import export, privacy, selectors
@@ -78,6 +79,8 @@ class EventListApi(TenantApi):
 @extend_schema(tags=["events"])
 class EventQueryApi(TenantApi):
     """The seed API's `POST /events/query`: the events list with its filters in a JSON body."""
+
+    required_scope = SCOPE_READ  # a POST that only reads
 
     pagination_class = CursorPagination
 

@@ -23,9 +23,8 @@ def harden_database(apps, schema_editor):  # noqa: ANN001, ANN201
 
 class Migration(migrations.Migration):
 
-    initial = True
-
     dependencies = [
+        ("governance", "0002_keys"),
     ]
 
     operations = [

@@ -6,6 +6,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import TenantApi
+from apps.core.scopes import SCOPE_READ
 from apps.core.openapi import error_responses
 from apps.insights.budget import query_rate_check
 from apps.insights.engine import query_run
@@ -14,6 +15,8 @@ from apps.insights.openapi import QUERY_SPEC_REF
 
 @extend_schema(tags=["insights"])
 class QueryApi(TenantApi):
+    required_scope = SCOPE_READ  # a POST that only reads
+
     @extend_schema(
         request={"application/json": QUERY_SPEC_REF}, responses={200: OpenApiTypes.OBJECT, **error_responses(
             404, 429, 503, descriptions={404: "The metric or segment the query names does not exist"})},

@@ -11,6 +11,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import IngestionApi, TenantApi
+from apps.core.scopes import SCOPE_READ
 from apps.core.exceptions import RateLimited, ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
@@ -135,6 +136,8 @@ class SeedAggregateInput(serializers.Serializer):
 class SeedMetricAggregateApi(TenantApi):
     """The seed API's `POST /metrics/aggregate`: the `metric` query kind with the seed's names
     (`metric_id` = metric, `aggregation_method` = aggregation, `start_time`/`end_time` = the range)."""
+
+    required_scope = SCOPE_READ  # a POST that only reads
 
     @extend_schema(request=SeedAggregateInput, responses={200: OpenApiTypes.OBJECT, **error_responses(404, 429, 503)},
                    summary="Aggregate a metric (seed API)", operation_id="metrics_aggregate_by_id")

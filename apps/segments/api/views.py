@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.core.api import TenantApi
+from apps.core.scopes import SCOPE_READ
 from apps.core.exceptions import ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
@@ -82,6 +83,8 @@ class SegmentRuleDetailApi(TenantApi):
 
 @extend_schema(tags=["segments"])
 class SegmentPreviewApi(TenantApi):
+    required_scope = SCOPE_READ  # evaluates rules, saves nothing
+
     @extend_schema(request=PreviewInput, responses={200: OpenApiTypes.OBJECT, **error_responses(503)},
                    summary="Evaluate a rule tree without saving it: count and a sample of members")
     def post(self, request: Request) -> Response:

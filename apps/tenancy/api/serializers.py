@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
+from apps.core.scopes import SCOPES
 from apps.tenancy.models import ApiKey, Tenant
 
 
@@ -28,10 +29,15 @@ class TenantSelfOutput(serializers.ModelSerializer):
 
 class ApiKeyOutput(serializers.ModelSerializer):
     tenant = serializers.SlugRelatedField(slug_field="slug", read_only=True)
+    scopes = serializers.ListField(child=serializers.ChoiceField(choices=SCOPES), read_only=True,
+                                   help_text="What the key may do: `read`, `write`, `admin`.")
+    expires_at = serializers.DateTimeField(read_only=True, allow_null=True,
+                                           help_text="When the key stops working; null: never.")
 
     class Meta:
         model = ApiKey
-        fields = ["prefix", "tenant", "kind", "name", "created_at", "last_used_at", "revoked_at"]
+        fields = ["prefix", "tenant", "kind", "name", "scopes", "created_at", "expires_at", "last_used_at",
+                  "revoked_at"]
 
 
 class IssuedKeyOutput(ApiKeyOutput):

@@ -9,6 +9,7 @@ from rest_framework.response import Response
 
 from apps.core.api import PlatformApi, TenantApi
 from apps.core.openapi import error_responses
+from apps.core.scopes import SCOPES
 from apps.core.pagination import CursorPagination, paginate
 from apps.tenancy import selectors, services
 from apps.tenancy.api.serializers import (
@@ -34,6 +35,13 @@ class TenantCreateInput(serializers.Serializer):
 class KeyCreateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ApiKey.Kind.choices)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    scopes = serializers.ListField(
+        child=serializers.ChoiceField(choices=SCOPES), required=False, allow_empty=False, max_length=len(SCOPES),
+        help_text="What the key may do. Default: every scope for a secret key; `[\"write\"]` (the only "
+                  "one allowed) for a write key. `read`: GET and the read-only POSTs (queries); `write`: "
+                  "every other change and ingestion; `admin`: governance endpoints.")
+    expires_at = serializers.DateTimeField(required=False, allow_null=True, default=None,
+                                           help_text="ISO 8601, in the future; omitted or null: never expires.")
 
 
 @extend_schema(tags=["platform"])
@@ -69,7 +77,10 @@ class PlatformTenantKeysApi(PlatformApi):
         return paginate(self, selectors.api_key_list(tenant=tenant).select_related("tenant"), ApiKeyOutput,
                         ordering="-id")
 
-    @extend_schema(request=KeyCreateInput, responses={201: IssuedKeyOutput}, summary="Issue an API key")
+    @extend_schema(request=KeyCreateInput, responses={201: IssuedKeyOutput, **error_responses(404)},
+                   summary="Issue an API key",
+                   description="The full key is in the answer, once. An unknown scope, a write key with "
+                               "another scope than `write`, or an `expires_at` in the past is a 400.")
     def post(self, request: Request, slug: str) -> Response:
         tenant = selectors.tenant_get(slug=slug)
         issued = services.api_key_create(tenant=tenant, **self.validate(KeyCreateInput, request.data))
