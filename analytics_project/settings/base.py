@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: who is acting (key, console user, platform) and from where, for the audit log.
+    "apps.governance.middleware.AuditContextMiddleware",
 ]
 
 TEMPLATES = [
@@ -348,6 +350,10 @@ API_KEY_CACHE_SECONDS = env.int("API_KEY_CACHE_SECONDS", default=5)
 # Prometheus' scrape at /metrics: with a token, only `Authorization: Bearer <token>` is served;
 # without one, requests that came through a proxy (X-Forwarded-For) are refused.
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+
+# The audit log (apps.governance): entries older than this are purged by beat, and only those can
+# be deleted at all (the table's trigger refuses the rest). At least 30 days.
+AUDIT_LOG_RETENTION_DAYS = env.int("AUDIT_LOG_RETENTION_DAYS", default=400, minimum=30)
 
 LOGGING = {
     "version": 1,

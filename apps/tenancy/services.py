@@ -21,6 +21,7 @@ from django_tenants.utils import schema_context
 
 from apps.core.exceptions import ValidationFailed
 from apps.core.redis import get_redis
+from apps.core.signals import audit_event
 from apps.events.services import events_tenant_setup
 from apps.metrics.services import metrics_tenant_setup
 from apps.tenancy.exceptions import ApiKeyNotFound, TenantAlreadyExists
@@ -116,11 +117,15 @@ def api_key_create(*, tenant: Tenant, kind: str, name: str = "") -> IssuedKey:
 def api_key_revoke(*, prefix: str) -> ApiKey:
     """Revoke the key with `prefix`. Revoking twice keeps the first revocation time."""
     # Conditional update: concurrent revocations agree on one revoked_at.
-    ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
+    revoked = ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=dj_timezone.now())
     api_key_cache_forget(prefix=prefix)
     key = ApiKey.objects.select_related("tenant").filter(prefix=prefix).first()
     if key is None:
         raise ApiKeyNotFound(f"No API key with prefix {prefix!r}.")
+    if revoked:  # an update() sends no model signal: the audit log hears of it here, once
+        audit_event.send(sender=ApiKey, action="key_revoked", object_type="api_key", object_id=key.prefix,
+                         object_repr=str(key), changes={"revoked_at": [None, key.revoked_at]},
+                         schema_name=key.tenant.schema_name)
     return key
 
 

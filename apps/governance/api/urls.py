@@ -1,3 +1,7 @@
-from django.urls import path  # noqa: F401
+from django.urls import path
 
-urlpatterns: list = []
+from apps.governance.api import audit_views
+
+urlpatterns: list = [
+    path("audit-log", audit_views.AuditLogApi.as_view(), name="audit-log"),
+]
