@@ -78,6 +78,9 @@ def actor_for_request(request: Any) -> Actor:
     if api_key is not None:
         return Actor(api_key.prefix, "api_key", source)
     user = getattr(request, "user", None)
+    if user is not None and not hasattr(user, "get_username"):
+        # DRF's principal for the platform token (apps.core.api.PlatformPrincipal) replaced the user.
+        return Actor("platform", "platform", source)
     if user is not None and user.is_authenticated:
         if getattr(request, "tenant", None) is None:
             return Actor(f"platform:{user.get_username()}", "platform", source)
