@@ -517,3 +517,20 @@ def test_no_secret_reaches_any_diff(client, acme, settings):
     for secret in secrets:
         assert secret not in dump, secret[:6]
     assert dump.count(MASK) >= 4  # key hash, token hash, nonce, password: masked, not left out
+
+
+def test_a_page_costs_the_same_few_queries_however_many_entries(client, acme):
+    from django.test.utils import CaptureQueriesContext
+
+    def queries() -> int:
+        with CaptureQueriesContext(connection) as context:
+            assert read(client, acme.secret_key, "?limit=100").status_code == 200
+        return len(context.captured_queries)
+
+    _seed(acme.tenant)
+    queries()  # the key's resolution and the schema's search_path, cached after the first request
+    few = queries()
+    assert few <= 3
+    for _ in range(5):
+        _seed(acme.tenant)
+    assert queries() == few

@@ -22,7 +22,7 @@ from django.contrib.auth import get_user_model
 from django.db import models
 from django.db.models.signals import m2m_changed, post_delete, post_save, pre_save
 
-from apps.governance.audit.services import audit_record, recording_schema
+from apps.governance.audit.services import audit_log_exists, audit_record, recording_schema
 
 # Apps whose every model is audited, except NOT_AUDITED.
 AUDITED_APPS = ("dashboards", "segments", "metrics", "reports", "insights", "alerts", "console", "governance")
@@ -84,7 +84,9 @@ def _schema_of(instance: models.Model) -> str | None:
     """The tenant schema an entry about `instance` goes to; None for no entry."""
     if instance._meta.label_lower in PUBLIC_MODELS:
         tenant = instance.tenant  # ApiKey and ShareLink: the tenant row, fetched once if needed
-        return recording_schema(tenant.schema_name)
+        schema = recording_schema(tenant.schema_name)
+        # A tenant whose schema was dropped before its row (its keys go with the row) has no log left.
+        return schema if schema is not None and audit_log_exists(schema) else None
     return recording_schema()
 
 

@@ -57,6 +57,12 @@ def recording_schema(schema_name: str | None = None) -> str | None:
     return schema
 
 
+def audit_log_exists(schema_name: str) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT to_regclass(format('%%I.audit_log', %s::text)) IS NOT NULL", [schema_name])
+        return cursor.fetchone()[0]
+
+
 def audit_record(*, action: str, object_type: str, object_id: Any = "", object_repr: Any = "",
                  changes: dict[str, Any] | None = None, schema_name: str | None = None,
                  actor: Actor | None = None) -> AuditEntry | None:
