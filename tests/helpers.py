@@ -1,7 +1,8 @@
 from __future__ import annotations
 
 import base64
-from typing import Any, Iterator
+import time
+from typing import Any, Callable, Iterator
 
 
 def bearer(key: str) -> dict[str, str]:
@@ -11,6 +12,19 @@ def bearer(key: str) -> dict[str, str]:
 def basic(username: str, password: str = "") -> dict[str, str]:
     token = base64.b64encode(f"{username}:{password}".encode()).decode()
     return {"HTTP_AUTHORIZATION": f"Basic {token}"}
+
+
+def wait_until(condition: Callable[[], Any], *, timeout: float, interval: float = 0.02, what: str = "") -> Any:
+    """Poll `condition` until it is truthy (and return its value), or fail after `timeout` seconds.
+    Tests wait on what they expect to see, never on a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what or condition}")
+        time.sleep(interval)
 
 
 def assert_error(response: Any, status: int, code: str) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from axes.handlers.cache import AxesCacheHandler
 from django.contrib import admin
 from django.contrib.auth.admin import GroupAdmin, UserAdmin
 from django.contrib.auth.models import Group, User
+from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
 from django.http import HttpRequest
@@ -29,9 +30,41 @@ class PublicAdminSite(admin.AdminSite):
         return getattr(request, "tenant", None) is None and super().has_permission(request)
 
 
+class ConsolePermissions:
+    """Mixed into every ModelAdmin of the tenant console (TenantAdminSite.register), so that the
+    console roles (Django permissions) hold for admin actions too:
+
+    - an action that declares no `permissions` changes something: it needs the change permission
+      (Django offers such an action to anyone who may view the list);
+    - a POST naming an action the user may not run is refused with 403 before anything runs
+      (Django would answer "No action selected" and redirect).
+
+    Custom views added with get_urls() must check permissions themselves (tests/governance/
+    test_roles.py lists them)."""
+
+    def _filter_actions_by_permissions(self, request: HttpRequest, actions: list) -> list:
+        allowed = super()._filter_actions_by_permissions(request, actions)
+        return [action for action in allowed
+                if hasattr(action[0], "allowed_permissions") or self.has_change_permission(request)]
+
+    def changelist_view(self, request: HttpRequest, extra_context: dict | None = None):  # noqa: ANN201
+        if request.method == "POST":
+            named = [name for name in request.POST.getlist("action") if name]
+            if named and not set(named) <= set(self.get_actions(request)):
+                raise PermissionDenied
+        return super().changelist_view(request, extra_context)
+
+
 class TenantAdminSite(admin.AdminSite):
     site_title = "Analytics console"
     index_title = "Console"
+
+    def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
+        admin_class = admin_class or admin.ModelAdmin
+        if not issubclass(admin_class, ConsolePermissions):
+            admin_class = type(admin_class.__name__, (ConsolePermissions, admin_class),
+                               {"__module__": admin_class.__module__, "__doc__": admin_class.__doc__})
+        super().register(model_or_iterable, admin_class, **options)
 
     def has_permission(self, request: HttpRequest) -> bool:
         return getattr(request, "tenant", None) is not None and super().has_permission(request)

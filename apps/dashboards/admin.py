@@ -48,7 +48,7 @@ class DashboardAdmin(admin.ModelAdmin):
     readonly_fields = ("share_links",)
     actions = ["create_share_link"]
 
-    @admin.action(description="Create a share link (shown once)")
+    @admin.action(description="Create a share link (shown once)", permissions=["change"])
     def create_share_link(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         port = request.get_port()
         base = f"{request.scheme}://{settings.BASE_DOMAIN}" + ("" if port in ("80", "443") else f":{port}")

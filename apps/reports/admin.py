@@ -79,13 +79,13 @@ class ReportAdmin(admin.ModelAdmin):
     def save_model(self, request: HttpRequest, obj: Report, form: forms.ModelForm, change: bool) -> None:
         services.report_update(report=obj, tenant=connection.tenant, changes={})
 
-    @admin.action(description="Send now to the subscribers")
+    @admin.action(description="Send now to the subscribers", permissions=["change"])
     def send_now(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for report in queryset:
             run = services.run_now(report=report, send=True)
             self.message_user(request, f"{report.name}: run #{run.pk} queued, to be sent.")
 
-    @admin.action(description="Generate now (no email)")
+    @admin.action(description="Generate now (no email)", permissions=["change"])
     def generate_now(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for report in queryset:
             run = services.run_now(report=report, send=False)

@@ -57,7 +57,7 @@ class SegmentAdmin(admin.ModelAdmin):
         super().save_model(request, obj, form, change)
         services.segment_refresh_after_change(obj)
 
-    @admin.action(description="Refresh now")
+    @admin.action(description="Refresh now", permissions=["change"])
     def refresh_now(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
         for segment in queryset:
             try:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gzip as gzip_module
 import json
+import tracemalloc
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -184,6 +186,24 @@ def test_oversize_body_is_413(send, acme):
 def test_oversize_gzip_body_is_413_once_inflated(send, acme):
     batch = [{"type": "track", "userId": "u", "event": "e", "properties": {"blob": "x" * 30_000}}] * 20
     assert_error(send.post("/v1/batch", {"batch": batch}, gzip=True), 413, "body_too_large")
+    assert stored_events(acme.tenant) == []
+
+
+def test_a_gzip_bomb_is_refused_without_being_inflated(send, acme):
+    """A real bomb: 200 MB of JSON in a body of about 200 KB (over 1,000:1). It is refused with
+    413, and inflating stops at the body limit: the request never holds more than a few MB."""
+    prefix = b'{"batch": [{"type": "track", "userId": "u", "event": "e"}], "pad": "'
+    inflated = 200 * 1024 * 1024
+    bomb = gzip_module.compress(prefix + b" " * (inflated - len(prefix) - 2) + b'"}', compresslevel=9)
+    assert inflated / len(bomb) > 1_000
+    tracemalloc.start()
+    try:
+        response = send.post("/v1/batch", None, raw=bomb, headers={"HTTP_CONTENT_ENCODING": "gzip"})
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert_error(response, 413, "body_too_large")
+    assert peak < 8 * 1024 * 1024, f"the request held {peak} bytes while refusing the bomb"
     assert stored_events(acme.tenant) == []
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from datetime import datetime, timezone
 
 import psycopg
@@ -15,6 +14,7 @@ from apps.events.ingestion import Clock, parse_segment
 from apps.events.storage import INSERT_SQL, _params
 from apps.insights.engine import query_run
 from apps.tenancy.services import tenant_create
+from tests.helpers import wait_until
 
 
 def rows(tenant) -> list[tuple]:  # noqa: ANN001
@@ -61,6 +61,13 @@ def test_a_deleted_person_leaves_no_overrides(send, client, acme, django_capture
         assert cursor.fetchone()[0] == 0
 
 
+def _waits_on_a_lock(pid: int) -> bool:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", [pid])
+        row = cursor.fetchone()
+    return row is not None and row[0] == "Lock"
+
+
 @pytest.mark.django_db(transaction=True)
 def test_two_batches_seeing_a_new_id_at_once_store_one_person():
     """Batch A inserts the new id `x` and holds its transaction open; batch B, which also saw no
@@ -87,10 +94,13 @@ def test_two_batches_seeing_a_new_id_at_once_store_one_person():
             second.execute(INSERT_SQL, params("b"))
             done.set()
 
+        second_pid = second.info.backend_pid
         thread = threading.Thread(target=run_second)
         thread.start()
-        time.sleep(0.5)
-        assert not done.is_set()  # B waits for A's id
+        # B waits for A's id: its backend is seen blocked on a lock while A's transaction is open.
+        wait_until(lambda: _waits_on_a_lock(second_pid) or done.is_set(), timeout=10)
+        assert not done.is_set(), "batch B finished while batch A still held the new id"
+        assert _waits_on_a_lock(second_pid)
         first.commit()
         thread.join(timeout=10)
         assert done.is_set()

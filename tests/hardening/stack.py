@@ -116,7 +116,7 @@ class FaultStack:
         commands = {
             "web": [sys.executable, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "--bind",
                     f"127.0.0.1:{self.web_port}", "analytics_project.wsgi:application"],
-            "worker": [sys.executable, "-m", "celery", "-A", "analytics_project", "worker", "--loglevel", "WARNING",
+            "worker": [sys.executable, "-m", "celery", "-A", "analytics_project", "worker", "--loglevel", "INFO",
                        "--concurrency", "1", "--without-heartbeat", "--without-gossip", "--without-mingle"],
             "beat": [sys.executable, "-m", "celery", "-A", "analytics_project", "beat", "--loglevel", "WARNING",
                      "--schedule", str(self.root / "celerybeat-schedule")],

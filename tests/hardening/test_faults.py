@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import signal
 import subprocess
 import threading
@@ -77,16 +78,27 @@ def http(stack: FaultStack, method: str, path: str, key: str, body: object = Non
         return error.code, json.loads(error.read() or b"null")
 
 
+def wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)
+
+
 def events_stored(stack: FaultStack) -> list[str]:
     schema = stack.tenant["schema_name"]
     return [row[0] for row in stack.sql(f'SELECT message_id FROM "{schema}".events')]
 
 
 def test_postgres_restarted_during_ingestion(stack):
+    """PostgreSQL stops while plain requests and the SDK send; it comes back only once both have met
+    it down (a refused request, an SDK retry), and the SDK keeps sending a while after."""
     write = stack.tenant["write_key"]
     statuses: list[int] = []
     accepted: list[str] = []
     stop = threading.Event()
+    restarted = threading.Event()
+    sdk_client: list[AnalyticsClient] = []
 
     def single_requests() -> None:
         """Plain requests, one event each, no retries: what each answer promised is checked."""
@@ -104,25 +116,39 @@ def test_postgres_restarted_during_ingestion(stack):
             n += 1
             time.sleep(0.01)
 
+    def restart() -> None:
+        wait_for(lambda: len(accepted) >= 20 and sdk_client, 60, "both senders to be under way")
+        stack.postgres_stop("fast")
+        wait_for(lambda: any(status != 200 for status in statuses) and sdk_client[0].stats.retries > 0, 60,
+                 "a plain request refused and an SDK batch retried while PostgreSQL is down")
+        stack.postgres_start()
+        restarted.set()
+
     async def sdk() -> list[str]:
         async with AnalyticsClient(api_key=write, host=f"http://127.0.0.1:{stack.web_port}", flush_at=50,
-                                   flush_interval=0.1, backoff_base=0.1, backoff_max=1.0, max_retries=30) as client:
-            ids = []
-            for n in range(1500):
-                ids.append(await client.events.track("Sdk", distinct_id=f"user-{n % 20}"))
+                                   flush_interval=0.1, backoff_base=0.1, backoff_max=1.0, max_retries=60) as client:
+            sdk_client.append(client)
+            ids: list[str] = []
+            after_restart = 0
+            deadline = time.monotonic() + 120
+            while after_restart < 300:
+                assert time.monotonic() < deadline, "PostgreSQL was not restarted in time"
+                ids.append(await client.events.track("Sdk", distinct_id=f"user-{len(ids) % 20}"))
+                after_restart += restarted.is_set()
                 await asyncio.sleep(0.002)
         assert client.stats.failed == 0 and client.stats.retries > 0
         return ids
 
     worker = threading.Thread(target=single_requests)
     worker.start()
-    restarter = threading.Timer(1.0, lambda: (stack.postgres_stop("fast"), time.sleep(2), stack.postgres_start()))
+    restarter = threading.Thread(target=restart)
     restarter.start()
     try:
         sent = asyncio.run(sdk())
+        restarter.join()
+        wait_for(lambda: statuses[-5:] == [200] * 5, 30, "plain requests to be answered 200 again")
     finally:
         restarter.join()
-        time.sleep(1)
         stop.set()
         worker.join()
 
@@ -169,13 +195,6 @@ def make_report(stack: FaultStack, name: str, emails: list[str], **fields: objec
     return report
 
 
-def wait_for(condition, timeout: float, what: str) -> None:  # noqa: ANN001
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
-
-
 def test_a_worker_killed_mid_task_redoes_the_work_once(stack, inbox):
     handler, _ = inbox
     handler.stall = "bob@kill.example"
@@ -206,27 +225,36 @@ def test_a_worker_killed_mid_task_redoes_the_work_once(stack, inbox):
     assert done["attempts"] == 2 and {d["status"] for d in done["recipients"]} == {"sent"}
 
 
+def dispatches_done(stack: FaultStack) -> int:
+    """How many per-tenant dispatch passes the worker has finished (its log, at INFO)."""
+    return len(re.findall(r"Task apps\.reports\.tasks\.reports_dispatch\[[^\]]+\] succeeded", stack.log("worker")))
+
+
 def test_beat_restarted_across_a_scheduled_time_neither_misses_nor_doubles(stack, inbox):
     handler, _ = inbox
     report = make_report(stack, "beat-restart", ["cid@beat.example", "dee@beat.example"],
                          frequency="daily", hour=9, minute=0, timezone="UTC")
     schema = stack.tenant["schema_name"]
-    due = datetime.now(timezone.utc) + timedelta(seconds=4)
-    stack.sql(f'UPDATE "{schema}".reports SET next_run_at = %s WHERE id = %s', [due, report["id"]])
     stack.start("worker")
     stack.start("beat")
     try:
-        time.sleep(1.5)
+        ticked = dispatches_done(stack)
+        wait_for(lambda: dispatches_done(stack) > ticked, 60, "beat and the worker to dispatch")
         stack.stop("beat", signal.SIGKILL)  # down before the scheduled time, and still down at it
+        due = datetime.now(timezone.utc) + timedelta(seconds=2)
+        stack.sql(f'UPDATE "{schema}".reports SET next_run_at = %s WHERE id = %s', [due, report["id"]])
         wait_for(lambda: datetime.now(timezone.utc) > due + timedelta(seconds=3), 15, "the scheduled time to pass")
         assert stack.sql(f'SELECT count(*) FROM "{schema}".report_runs WHERE report_id = %s', [report["id"]]) == [(0,)]
         stack.start("beat")
-        wait_for(lambda: len([r for r, _ in handler.received if r.endswith("@beat.example")]) >= 2, 30,
+        wait_for(lambda: len([r for r, _ in handler.received if r.endswith("@beat.example")]) >= 2, 60,
                  "the missed run to be delivered")
-        time.sleep(4)  # several more beat ticks, and a second restart: nothing more
+        # Several more dispatch passes, a second restart of beat, and more passes: nothing more.
+        ticked = dispatches_done(stack)
+        wait_for(lambda: dispatches_done(stack) >= ticked + 3, 60, "three more dispatch passes")
         stack.stop("beat")
         stack.start("beat")
-        time.sleep(3)
+        ticked = dispatches_done(stack)
+        wait_for(lambda: dispatches_done(stack) >= ticked + 2, 60, "two dispatch passes after the second restart")
     finally:
         stack.stop("beat")
         stack.stop("worker")

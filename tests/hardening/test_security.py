@@ -28,6 +28,7 @@ from django_tenants.utils import schema_context
 from analytics_project.devstack import free_port
 from apps.tenancy import selectors
 from apps.tenancy.services import api_key_create, api_key_revoke, tenant_create
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -109,8 +110,8 @@ def test_keys_never_reach_the_logs(production_server):
         request(port, "POST", "/api/v1/query", headers={"Authorization": f"Bearer {secret}"}, body=b'{"kind": 1}')[0],
     ]
     assert answers == [200, 401, 401, 401, 200, 200, 401, 200, 400, 403, 400]
-    time.sleep(0.5)  # the access log line of the last request
-    logged = production_server["log"].read_text()
+    logged = wait_until(lambda: (text := production_server["log"].read_text()).count('"POST /api/v1/query HTTP/1.1" 400')
+                        and text, timeout=15, what="the access log line of the last request")
     assert logged.count('"GET /api/v1/tenant HTTP/1.1"') == 4 and "DEBUG" in logged  # the log is complete
     for key in (write, secret, revoked, wrong):
         secret_part = key[selectors.PREFIX_LENGTH:]  # the prefix alone names a key in the console and logs
@@ -145,8 +146,9 @@ def test_share_and_unsubscribe_tokens_never_reach_the_logs(production_server, se
     assert answers == [200, 200, 404, 200, 404, 200, 405]
     with schema_context(tenant.schema_name):
         assert Subscription.objects.get().unsubscribed_at is not None
-    time.sleep(0.5)  # the access log line of the last request
-    logged = production_server["log"].read_text()
+    logged = wait_until(lambda: (text := production_server["log"].read_text()).count(
+        '"DELETE /r/unsubscribe/<redacted> HTTP/1.1" 405') and text, timeout=15,
+        what="the access log line of the last request")
     # The log is complete: each request's line, and Django's warnings about the 404s and the 405.
     assert logged.count('"GET /d/<redacted> HTTP/1.1" 200') == 2 and '"GET /d/<redacted> HTTP/1.1" 404' in logged
     assert logged.count("/r/unsubscribe/<redacted> HTTP/1.1") == 4 and "Not Found: /d/<redacted>" in logged
