@@ -13,7 +13,6 @@ from typing import Any, Callable
 import pytest
 import yaml
 from django.contrib.auth import get_user_model
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
 from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
@@ -287,17 +286,16 @@ def test_source_address_is_the_proxys_client_only_behind_the_proxy(client, acme,
 
 # --- the console and commands -------------------------------------------------------------------------
 
-def _console_user(tenant: Any, username: str, *, audit_reader: bool) -> None:
+def _console_user(tenant: Any, username: str, *, role: str) -> None:
+    from apps.governance.roles import console_user_create
+
     with schema_context(tenant.schema_name):
-        user = get_user_model().objects.create_user(username, "x@example.com", "pw-123456", is_staff=True)
-        user.user_permissions.add(*Permission.objects.filter(codename__startswith="view_"))
-        if audit_reader:
-            user.user_permissions.add(Permission.objects.get(codename="read_audit_log"))
+        console_user_create(username=username, password="Pw-123456-long", role=role)
 
 
 def _log_in(client: Any, tenant: Any, username: str) -> dict[str, str]:
     host = {"HTTP_HOST": f"{tenant.slug}.localhost"}
-    response = client.post("/admin/login/", {"username": username, "password": "pw-123456"}, **host)
+    response = client.post("/admin/login/", {"username": username, "password": "Pw-123456-long"}, **host)
     assert response.status_code == 302, response.content
     return host
 
@@ -325,16 +323,17 @@ def test_console_changes_are_recorded_as_the_user(client, acme):
     assert entry.changes == {"password": [MASK, MASK]}
 
 
-def test_the_console_page_is_read_only_and_for_audit_readers_only(client, acme):
+def test_the_console_page_is_read_only_and_for_admins_only(client, acme):
     with schema_context(acme.tenant.schema_name):
         audit_record(action="update", object_type="dashboard", object_id="7", changes={"name": ["a", "b"]},
                      actor=Actor("someone", "user"))
         entry_id = AuditEntry.objects.get(actor="someone").pk
-    _console_user(acme.tenant, "viewer", audit_reader=False)
-    host = _log_in(client, acme.tenant, "viewer")
-    assert client.get("/admin/governance/auditentry/", **host).status_code == 403
-    client.logout()
-    _console_user(acme.tenant, "auditor", audit_reader=True)
+    for role in ("viewer", "editor"):
+        _console_user(acme.tenant, role, role=role)
+        host = _log_in(client, acme.tenant, role)
+        assert client.get("/admin/governance/auditentry/", **host).status_code == 403, role
+        client.logout()
+    _console_user(acme.tenant, "auditor", role="admin")
     host = _log_in(client, acme.tenant, "auditor")
     page = client.get("/admin/governance/auditentry/?action__exact=update&q=someone", **host)
     assert page.status_code == 200 and b"someone" in page.content

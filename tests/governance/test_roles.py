@@ -26,6 +26,7 @@ from django_tenants.utils import schema_context
 from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.events.models import Event, Person, PrivacyJob
+from apps.governance.models import AuditEntry
 from apps.governance.roles import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER, ROLES, console_user_create, user_role
 from apps.metrics import services as metric_services
 from apps.metrics.models import MetricValue
@@ -89,6 +90,8 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
                           ROLE_EDITOR, {"delete"}),
     "auth.user": (_user, ROLE_ADMIN, {"add", "change", "delete"}),
     "auth.group": (lambda t: Group.objects.get(name=ROLE_VIEWER), ROLE_ADMIN, set()),
+    "governance.auditentry": (lambda t: AuditEntry.objects.create(actor="walk", actor_type="user", action="update",
+                                                                  object_type="dashboard"), ROLE_ADMIN, set()),
 }
 
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by

@@ -1,4 +1,5 @@
-"""The audit log page of the tenant console: read-only, for admins (`governance.read_audit_log`)."""
+"""The audit log page of the tenant console: read-only, for whoever holds `governance.view_auditentry`
+(the admin role: apps.governance.roles gives governance permissions to admins only)."""
 
 from __future__ import annotations
 
@@ -23,13 +24,6 @@ class AuditEntryAdmin(admin.ModelAdmin):
     fields = readonly_fields
     list_per_page = 100
     show_full_result_count = False
-    actions = None
-
-    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return request.user.is_active and request.user.has_perm("governance.read_audit_log")
-
-    def has_module_permission(self, request: HttpRequest) -> bool:
-        return self.has_view_permission(request)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -65,8 +65,6 @@ class Migration(migrations.Migration):
                 'verbose_name_plural': 'audit log',
                 'db_table': 'audit_log',
                 'ordering': ['-id'],
-                'permissions': [('read_audit_log', 'Can read the audit log')],
-                'default_permissions': (),
                 'indexes': [models.Index(fields=['object_type', 'object_id'], name='audit_log_object'), models.Index(fields=['actor'], name='audit_log_actor'), models.Index(fields=['action'], name='audit_log_action')],
             },
         ),

@@ -37,11 +37,6 @@ class AuditEntry(models.Model):
         ordering = ["-id"]
         verbose_name = "audit log entry"
         verbose_name_plural = "audit log"
-        # No add/change/delete permission exists to grant; reading is its own permission, so the
-        # viewer role (every `view_` permission) does not get it and the admin role (every
-        # governance permission) does.
-        default_permissions = ()
-        permissions = [("read_audit_log", "Can read the audit log")]
         indexes = [
             models.Index(fields=["object_type", "object_id"], name="audit_log_object"),
             models.Index(fields=["actor"], name="audit_log_actor"),
