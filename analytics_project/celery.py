@@ -51,6 +51,10 @@ app.conf.beat_schedule = {
         "task": "apps.tenancy.tasks.api_keys_flush_last_used",
         "schedule": 60.0,
     },
+    "audit-log-purge": {
+        "task": "apps.governance.tasks.audit_log_purge_all",
+        "schedule": crontab(minute=17, hour=3),
+    },
 }
 
 

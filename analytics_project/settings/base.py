@@ -109,6 +109,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "axes.middleware.AxesMiddleware",
+    # Last: who is acting (key, console user, platform) and from where, for the audit log.
+    "apps.governance.middleware.AuditContextMiddleware",
 ]
 
 TEMPLATES = [
@@ -368,6 +370,9 @@ METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 PRIVACY_EXPORT_TTL_DAYS = env.int("PRIVACY_EXPORT_TTL_DAYS", default=7, minimum=1)
 PRIVACY_EXPORT_MAX_BYTES = env.int("PRIVACY_EXPORT_MAX_BYTES", default=256 * 1024 * 1024, minimum=1024)
 PRIVACY_JOB_STUCK_MINUTES = env.int("PRIVACY_JOB_STUCK_MINUTES", default=90, minimum=1)
+# The audit log (apps.governance): entries older than this are purged by beat, and only those can
+# be deleted at all (the table's trigger refuses the rest). At least 30 days.
+AUDIT_LOG_RETENTION_DAYS = env.int("AUDIT_LOG_RETENTION_DAYS", default=400, minimum=30)
 
 LOGGING = {
     "version": 1,

@@ -8,6 +8,7 @@ from datetime import timedelta
 from django.db import connection, transaction
 from django.utils import timezone
 
+from apps.core.signals import audit_event
 from apps.events.models import Person, PersonDistinctId, PrivacyJob
 from apps.events.selectors import person_distinct_ids, person_get
 from apps.events.storage import events_delete_for
@@ -21,6 +22,10 @@ def person_delete_request(*, distinct_id: str) -> PrivacyJob:
     person = person_get(distinct_id=distinct_id)
     with transaction.atomic():
         job = PrivacyJob.objects.create(distinct_id=distinct_id, distinct_ids=person.distinct_ids)
+        # Recorded by the person's internal id, not by the distinct ids being erased.
+        audit_event.send(sender=PrivacyJob, action="person_deleted", object_type="person", object_id=person.id,
+                         object_repr=f"person {person.id}",
+                         changes={"privacy_job": job.pk, "distinct_ids": len(person.distinct_ids)})
         from apps.events.tasks import person_delete
 
         # The schema is named explicitly: on_commit may fire after the request left the tenant.

@@ -165,3 +165,4 @@ for model, model_admin in ((User, ConsoleUserAdmin), (Group, RoleGroupAdmin)):
 
 from apps.governance.bi import admin as bi_admin  # noqa: E402,F401 - the BI credentials page
 from apps.governance.privacy import admin as privacy_admin  # noqa: E402,F401 - the privacy jobs' pages
+from apps.governance.audit import admin as _audit_admin  # noqa: E402,F401 - the audit log page

@@ -16,6 +16,7 @@ class GovernanceConfig(AppConfig):
         post_migrate.connect(roles_after_migrate, sender=self, dispatch_uid="governance_roles_after_migrate")
         self._tracking_plan_ready()
         self._keys_ready()
+        self._audit_ready()
 
     def _tracking_plan_ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
@@ -34,6 +35,20 @@ class GovernanceConfig(AppConfig):
 
     def _keys_ready(self) -> None:
         from apps.governance.keys import admin as keys_admin  # noqa: F401 - the console's API keys page
+
+    @staticmethod
+    def _audit_ready() -> None:
+        """The audit log: model receivers, `audit_event`, the actor of commands and Celery tasks."""
+        from celery.signals import task_postrun, task_prerun
+
+        from apps.governance.audit import tasks  # noqa: F401 - registers the purge tasks
+        from apps.governance.audit.capture import capture_connect
+        from apps.governance.audit.context import command_actor_install, task_finished, task_started
+
+        capture_connect()
+        command_actor_install()
+        task_prerun.connect(task_started, dispatch_uid="audit:task_prerun", weak=False)
+        task_postrun.connect(task_finished, dispatch_uid="audit:task_postrun", weak=False)
 
 
 def roles_after_migrate(sender: AppConfig, using: str = "default", verbosity: int = 1, **kwargs: Any) -> None:

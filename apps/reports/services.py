@@ -41,6 +41,7 @@ from django_tenants.utils import schema_context
 
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from apps.core.names import check_name
+from apps.core.signals import audit_event
 from apps.dashboards.models import Dashboard, Widget
 from apps.dashboards.services import KINDS, widget_view
 from apps.insights.engine import query_check, query_run
@@ -367,6 +368,8 @@ def run_now(*, report: Report, send: bool) -> ReportRun:
     """A run outside the schedule (API and console); generated, and sent if `send`, by a worker."""
     with transaction.atomic():
         run = ReportRun.objects.create(report=report, send=send)
+        audit_event.send(sender=Report, action="report_run_requested", object_type="report", object_id=report.pk,
+                         object_repr=str(report), changes={"run": run.pk, "send": send})
         _queue_after_commit(run.pk)
     return run
 

@@ -6,7 +6,9 @@ few hundred tenant schemas existed (bench/tenant_create.py). Instead:
 
 1. Read the template schema from the catalog once per process (and again whenever the template's
    `django_migrations` changes): tables (partitioned ones too), columns, identity columns,
-   constraints, indexes, and the rows it holds (migration records, content types, permissions).
+   constraints, indexes, triggers, and the rows it holds (migration records, content types,
+   permissions). Functions and views are not copied: a trigger's function lives in the public
+   schema (the audit log's guard, apps/governance/migrations/0003_audit_log.py).
 2. Turn that into one SQL script whose object names are unqualified: it is generated with
    `search_path` set to the template alone, so `pg_get_constraintdef` and `pg_get_indexdef` leave
    the template's own names unqualified.
@@ -176,10 +178,24 @@ def _generate(cursor, template: str) -> str:  # noqa: ANN001
         [template],
     )
     indexes = [row[0] for row in cursor.fetchall()]
+    # Triggers (the audit log's append-only guard, for one), after the rows are copied so they do
+    # not fire on the copy. Their functions live outside the template (the public schema), so a
+    # trigger's definition names them qualified; a partition's clone of its parent's trigger comes
+    # with the partition.
+    cursor.execute(
+        """
+        SELECT replace(pg_get_triggerdef(t.oid, true), ' ON ' || quote_ident(n.nspname) || '.', ' ON ')
+        FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE n.nspname = %s AND NOT t.tgisinternal AND t.tgparentid = 0
+        ORDER BY t.oid
+        """,
+        [template],
+    )
+    triggers = [row[0] for row in cursor.fetchall()]
     # Foreign keys are added after the rows are copied, so copying order does not matter.
     foreign = [c for c in constraints if " FOREIGN KEY " in c]
     others = [c for c in constraints if " FOREIGN KEY " not in c]
-    return ";\n".join([*statements, *ownerships, *others, *copies, *identities, *indexes, *foreign]) + ";"
+    return ";\n".join([*statements, *ownerships, *others, *copies, *identities, *indexes, *foreign, *triggers]) + ";"
 
 
 def _literal(value: str) -> str:
@@ -205,7 +221,7 @@ def _script() -> str:
 
 
 def schema_provision(schema_name: str) -> None:
-    """Create `schema_name` as a copy of the template schema (tables, indexes, constraints, rows).
+    """Create `schema_name` as a copy of the template schema (tables, indexes, constraints, triggers, rows).
 
     Runs in the caller's transaction: if the caller rolls back, the schema is gone too."""
     script = _script()

@@ -109,7 +109,8 @@ def api_key_create(*, tenant: Tenant, kind: str, name: str = "", scopes: list[st
                    expires_at: datetime | None = None) -> IssuedKey:
     """Issue a key of `kind` for `tenant` with `scopes` (default: a secret key gets every scope, a
     write key `write`, the only one it may hold) expiring at `expires_at` (None: never; else in the
-    future; without a time zone, UTC). The raw key is returned once and never stored. Announces `key_issued` (audit)."""
+    future; without a time zone, UTC). The raw key is returned once and never stored (the audit log records
+    `key_issued` from the model's save)."""
     if kind not in ApiKey.Kind.values:
         raise ValidationFailed(f"kind must be one of {', '.join(ApiKey.Kind.values)}.", details={"kind": kind})
     scopes = api_key_scopes_clean(kind=kind, scopes=scopes)
@@ -129,10 +130,6 @@ def api_key_create(*, tenant: Tenant, kind: str, name: str = "", scopes: list[st
                 )
         except IntegrityError:
             continue  # a prefix collision (one in 2e14): draw again
-        audit_event.send(sender=ApiKey, action="key_issued", object_type="api_key", object_id=key.prefix,
-                         object_repr=key.name, schema_name=tenant.schema_name,
-                         changes={"kind": kind, "scopes": scopes,
-                                  "expires_at": expires_at.isoformat() if expires_at else None})
         return IssuedKey(api_key=key, raw=raw)
     raise RuntimeError("could not draw a unique API key prefix")
 

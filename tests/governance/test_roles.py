@@ -33,6 +33,7 @@ from apps.governance.models import (
     TrackingViolationCount,
     TrackingViolationSample,
 )
+from apps.governance.models import AuditEntry
 from apps.governance.roles import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER, ROLES, console_user_create, user_role
 from apps.governance.tracking import services as tracking_services
 from apps.metrics import services as metric_services
@@ -113,6 +114,8 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "governance.trackingviolationsample": (lambda t: TrackingViolationSample.objects.create(
         event="Walk", kind="unplanned_event", message="not in the plan", received_at=ago(hours=1)),
         ROLE_ADMIN, set()),
+    "governance.auditentry": (lambda t: AuditEntry.objects.create(actor="walk", actor_type="user", action="update",
+                                                                  object_type="dashboard"), ROLE_ADMIN, set()),
 }
 
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by

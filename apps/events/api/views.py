@@ -14,6 +14,7 @@ from rest_framework.response import Response
 
 from apps.core.api import TenantApi
 from apps.core.scopes import SCOPE_READ
+from apps.core.signals import audit_event
 from apps.core.exceptions import ValidationFailed
 from apps.core.pagination import CursorPagination, paginate
 from apps.events import export, privacy, selectors
@@ -121,6 +122,10 @@ class EventExportApi(TenantApi):
             raise ValidationFailed(f"format must be one of {', '.join(export.FORMATS)}.", details={"format": fmt})
         content_type, extension, generate = export.FORMATS[fmt]
         events = _events(self, request).order_by("timestamp", "id")
+        audit_event.send(sender=EventExportApi, action="export_run", object_type="events", object_id=fmt,
+                         object_repr=f"events export ({fmt})",
+                         changes={"format": fmt, "filters": {name: value for name, value in request.query_params.items()
+                                                             if name != "format"}})
         response = StreamingHttpResponse(generate(connection.schema_name, events), content_type=content_type)
         response["Content-Disposition"] = f'attachment; filename="events.{extension}"'
         return response
@@ -162,6 +167,8 @@ class PersonExportApi(TenantApi):
     def get(self, request: Request, distinct_id: str) -> StreamingHttpResponse:
         person = selectors.person_get(distinct_id=distinct_id)
         events = selectors.event_list(distinct_id=distinct_id).order_by("timestamp", "id")
+        audit_event.send(sender=PersonExportApi, action="person_exported", object_type="person",
+                         object_id=person.id, object_repr=f"person {person.id}")
         return StreamingHttpResponse(export.export_person(connection.schema_name, person, events),
                                      content_type="application/json")
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from apps.governance.api import bi, privacy, tracking_views
+from apps.governance.api import audit_views, bi, privacy, tracking_views
 
 urlpatterns: list = [
     path("tracking-plan", tracking_views.TrackingPlanApi.as_view(), name="tracking-plan"),
@@ -14,4 +14,5 @@ urlpatterns: list = [
     path("privacy/jobs", privacy.PrivacyJobListApi.as_view(), name="privacy-jobs"),
     path("privacy/jobs/<int:job_id>", privacy.PrivacyJobDetailApi.as_view(), name="privacy-job-detail"),
     path("privacy/jobs/<int:job_id>/download", privacy.PrivacyJobDownloadApi.as_view(), name="privacy-job-download"),
+    path("audit-log", audit_views.AuditLogApi.as_view(), name="audit-log"),
 ]

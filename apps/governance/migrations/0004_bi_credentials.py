@@ -24,7 +24,7 @@ def harden_database(apps, schema_editor):  # noqa: ANN001, ANN201
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("governance", "0002_keys"),
+        ("governance", "0003_audit_log"),
     ]
 
     operations = [

@@ -12,6 +12,7 @@ from apps.core.scopes import SCOPE_READ
 from apps.core.exceptions import ValidationFailed
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
+from apps.core.signals import audit_event
 from apps.events.api.serializers import PersonOutput
 from apps.events.selectors import persons_views
 from apps.segments import selectors, services
@@ -97,6 +98,9 @@ class SegmentRefreshApi(TenantApi):
     def post(self, request: Request, segment_id: str) -> Response:
         segment = selectors.segment_get(segment_id=segment_id)
         services.segment_refresh_after_change(segment)
+        # The refresh changes members and size only (data, not audited); asking for it is recorded.
+        audit_event.send(sender=SegmentRefreshApi, action="segment_refreshed", object_type="segment",
+                         object_id=segment.pk, object_repr=str(segment), changes={"size": segment.size})
         return Response(SegmentOutput(segment).data)
 
 
