@@ -399,29 +399,25 @@ def xlsx_of(items: list[Item]) -> bytes:
 
 
 def _pdf_page(figure: Figure, name: str, view: View) -> None:
-    """One item on a page: its chart, else its figure, table or error, every tenant text literal."""
+    """One item on a page: its chart above its table, else its figure, table or error, every tenant
+    text literal."""
     figure.text(0.04, 0.95, _literal(view.get("title") or name), fontsize=14, fontweight="bold", va="top",
                 color="#111827")
-    if _draw(figure.add_axes((0.08, 0.45, 0.86, 0.42)), view):
-        columns, rows, _, more = _shown(view)
+    ax = figure.add_axes((0.08, 0.45, 0.86, 0.42))
+    if _draw(ax, view):
         table_top, row_limit = 0.38, 12
-    elif "error" in view or "value" in view:
-        figure.clear()
-        figure.text(0.04, 0.95, _literal(view.get("title") or name), fontsize=14, fontweight="bold", va="top",
-                    color="#111827")
+    else:
+        figure.delaxes(ax)
         if "error" in view:
             figure.text(0.04, 0.85, _literal(view["error"]), fontsize=11, color="#9b3b3b", va="top")
-        else:
+            return
+        if "value" in view:
             big, note = _figure(view)
             figure.text(0.04, 0.82, _literal(big), fontsize=36, fontweight="bold", va="top", color="#111827")
             figure.text(0.04, 0.68, _literal(note), fontsize=10, va="top", color="#6b7280")
-        return
-    else:
-        figure.clear()
-        figure.text(0.04, 0.95, _literal(view.get("title") or name), fontsize=14, fontweight="bold", va="top",
-                    color="#111827")
-        columns, rows, _, more = _shown(view)
+            return
         table_top, row_limit = 0.88, 30
+    columns, rows, _, more = _shown(view)
     more += max(len(rows) - row_limit, 0)
     rows = rows[:row_limit]
     if not columns:
@@ -437,7 +433,7 @@ def _pdf_page(figure: Figure, name: str, view: View) -> None:
     else:
         figure.text(0.04, table_top, "No data", fontsize=9, color="#6b7280", va="top")
     if more:
-        figure.text(0.04, table_top - height - 0.02, f"… {more:,} more rows in the CSV and XLSX attachments",
+        figure.text(0.04, table_top - height - 0.02, f"… {more:,} more rows not shown",
                     fontsize=8, color="#6b7280", va="top")
 
 
