@@ -143,7 +143,8 @@ def _xml_column(name: str, value: Any) -> str:
         return f'<{name} null="true"/>'
     if name in ("properties", "context"):
         members = value if isinstance(value, dict) else {}
-        return f"<{name}>" + "".join(_xml_value("property", str(k), v) for k, v in members.items()) + f"</{name}>"
+        inner = "".join(_xml_value("property", str(k), v) for k, v in members.items())
+        return f"<{name}>{inner}</{name}>"
     if isinstance(value, datetime):
         return f"<{name}>{_encode(value).decode()[1:-1]}</{name}>"
     attributes, content = _xml_text(str(value))

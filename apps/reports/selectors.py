@@ -30,7 +30,8 @@ def _runs() -> QuerySet[ReportRun]:
 
     return ReportRun.objects.prefetch_related("deliveries").defer(*RENDITIONS).annotate(
         ready_html=ready(~Q(html="")),
-        **{f"ready_{name}": ready(Q(**{f"{name}__isnull": False})) for name in ("csv", "xlsx", "png", "svg", "pdf")})
+        **{f"ready_{name}": ready(Q(**{f"{name}__isnull": False}))
+           for name in ("csv", "xlsx", "png", "svg", "pdf")})
 
 
 def run_list(*, report: Report) -> QuerySet[ReportRun]:

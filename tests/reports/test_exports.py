@@ -31,7 +31,8 @@ def _hostile_view(kind: str) -> dict:
         return {"title": HOSTILE[0], "type": kind, "labels": HOSTILE,
                 "series": [{"name": label, "values": [1] * len(HOSTILE)} for label in HOSTILE[:6]]}
     if kind == "funnel":
-        return {"title": "t", "type": kind, "steps": [{"name": label, "count": 3, "conversion": 1.0} for label in HOSTILE]}
+        return {"title": "t", "type": kind,
+                "steps": [{"name": label, "count": 3, "conversion": 1.0} for label in HOSTILE]}
     return {"title": "t", "type": kind, "periods": 0, "rows": [{"label": label, "size": 1, "cells": [1]}
                                                               for label in HOSTILE[:10]]}
 
@@ -57,7 +58,8 @@ def drawn_texts(monkeypatch):  # noqa: ANN001, ANN201
     for renderer in (RendererSVG, RendererPdf):
         original = renderer.draw_text
 
-        def recording(self, gc, x, y, s, prop, angle, ismath=False, mtext=None, _original=original):  # noqa: ANN001, ANN202
+        def recording(self, gc, x, y, s, prop, angle, ismath=False, mtext=None,  # noqa: ANN001, ANN202
+                      _original=original):
             texts.append((s, ismath))
             return _original(self, gc, x, y, s, prop, angle, ismath=ismath, mtext=mtext)
 
