@@ -12,6 +12,7 @@ FORMATS_HELP = ("Distinct values among html, csv, xlsx, png, svg, pdf: png and s
 # What a run can be downloaded as: png and svg are ZIPs of one image per chart.
 DOWNLOADS = ["html", "csv", "xlsx", "png", "svg", "pdf"]
 
+
 class SubscriptionOutput(serializers.ModelSerializer):
     class Meta:
         model = Subscription
