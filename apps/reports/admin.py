@@ -13,6 +13,7 @@ from django.utils.html import format_html
 from apps.core.admin_sites import tenant_admin_site
 from apps.core.exceptions import DomainError
 from apps.reports import services
+from apps.reports.selectors import RENDITIONS
 from apps.reports.models import Delivery, Report, ReportRun, Subscription
 
 
@@ -46,7 +47,7 @@ class RunInline(admin.TabularInline):
     show_change_link = True
 
     def get_queryset(self, request: HttpRequest):  # noqa: ANN201
-        return super().get_queryset(request).defer("html", "text", "csv", "xlsx")
+        return super().get_queryset(request).defer(*RENDITIONS)
 
     @admin.display(description="run")
     def link(self, run: ReportRun) -> str:
@@ -112,7 +113,7 @@ class ReportRunAdmin(admin.ModelAdmin):
     inlines = [DeliveryInline]
 
     def get_queryset(self, request: HttpRequest):  # noqa: ANN201
-        return super().get_queryset(request).select_related("report").defer("html", "text", "csv", "xlsx")
+        return super().get_queryset(request).select_related("report").defer(*RENDITIONS)
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False

@@ -113,6 +113,10 @@ class ReportRun(models.Model):
     text = models.TextField(blank=True)
     csv = models.BinaryField(null=True, blank=True)
     xlsx = models.BinaryField(null=True, blank=True)
+    # The charts as a ZIP of one PNG (SVG) per chart, named "<position>-<item>.png"; the report as a PDF.
+    png = models.BinaryField(null=True, blank=True)
+    svg = models.BinaryField(null=True, blank=True)
+    pdf = models.BinaryField(null=True, blank=True)
 
     class Meta:
         db_table = "report_runs"

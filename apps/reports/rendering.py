@@ -1,11 +1,15 @@
 """Report rendering: each item's widget view (`apps.dashboards.services.widget_view`) as a table, a PNG
-chart, the CSV and XLSX attachments, and the HTML and plain-text parts of the digest email.
+or SVG chart, the CSV, XLSX and PDF attachments, and the HTML and plain-text parts of the digest email.
 
 Charts are drawn on a bare `matplotlib.figure.Figure` with the Agg canvas, never through pyplot, so
 rendering is thread-safe, touches no global figure registry and each figure is freed with its last
 reference. Every text drawn that comes from tenant data (bucket and cohort labels, series and step
 names) goes through `_literal`: matplotlib reads text between two `$` as math (mathtext), which
 fails on much of what a public write key can send (`$\\foo$`), so every `$` is escaped.
+
+SVG charts draw text as glyph paths (matplotlib's default) and are then re-serialised keeping only
+drawing: comments (matplotlib writes each text there), scripts, foreign objects, event handlers and
+any reference that is not local (`#id`) are dropped, so no tenant text or link reaches the file.
 
 One item that cannot be rendered (for any reason) never fails the others: `_each` logs the error
 and puts a "could not be drawn" note in its place, in the email and in the attachments."""
@@ -18,9 +22,12 @@ import io
 import logging
 import math
 import re
+import xml.etree.ElementTree as ET
+import zipfile
 from typing import Any, Callable, Collection, Iterator, TypeVar
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_pdf import PdfPages
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter
 from openpyxl import Workbook
@@ -128,21 +135,20 @@ def _figure(view: View) -> tuple[str, str]:
 # --- charts -------------------------------------------------------------------------------------------
 
 
-def chart_png(view: View) -> bytes | None:
-    """A ~600x260 PNG of a line, bar, funnel or retention view; None for views shown as HTML only
+def _chart(view: View) -> Figure | None:
+    """A ~600x260 figure of a line, bar, funnel or retention view; None for views shown as HTML only
     (number, gauge, table, error) or with nothing to draw."""
-    if "error" in view:
-        return None
-    kind = view.get("type")
     figure = Figure(figsize=(6, 2.6), dpi=100, layout="constrained")
     FigureCanvasAgg(figure)
-    ax = figure.add_subplot()
-    ax.tick_params(labelsize=8, colors="#374151", length=0)
-    for side in ("top", "right"):
-        ax.spines[side].set_visible(False)
-    for side in ("left", "bottom"):
-        ax.spines[side].set_color("#d1d5db")
-    ax.set_axisbelow(True)
+    return figure if _draw(figure.add_subplot(), view) else None
+
+
+def _draw(ax: Any, view: View) -> bool:
+    """The view's chart on `ax`; False when the view has none."""
+    if "error" in view:
+        return False
+    kind = view.get("type")
+    _style(ax)
     if kind in ("line", "bar") and view["labels"] and view["series"]:
         _series_chart(ax, view)
     elif kind == "funnel" and view["steps"]:
@@ -150,23 +156,102 @@ def chart_png(view: View) -> bytes | None:
     elif kind == "retention" and view["rows"]:
         _retention_chart(ax, view)
     else:
+        return False
+    return True
+
+
+def _style(ax: Any) -> None:
+    ax.tick_params(labelsize=8, colors="#374151", length=0)
+    for side in ("top", "right"):
+        ax.spines[side].set_visible(False)
+    for side in ("left", "bottom"):
+        ax.spines[side].set_color("#d1d5db")
+    ax.set_axisbelow(True)
+
+
+def chart_png(view: View) -> bytes | None:
+    """The view's chart (`_chart`) as a 600x260 PNG, or None."""
+    figure = _chart(view)
+    if figure is None:
         return None
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=100, facecolor="white")
     return buffer.getvalue()
 
 
-def charts_of(items: list[Item]) -> tuple[dict[str, bytes], set[str]]:
-    """Each item's chart (chart_png) by name, items without one left out, and the names of the items
-    whose chart could not be drawn (the error logged)."""
+SVG_NS = "http://www.w3.org/2000/svg"
+XLINK_NS = "http://www.w3.org/1999/xlink"
+ET.register_namespace("", SVG_NS)
+ET.register_namespace("xlink", XLINK_NS)
+_SVG_DROPPED = {f"{{{SVG_NS}}}{tag}" for tag in ("script", "foreignObject", "a", "metadata", "iframe", "audio",
+                                                   "video", "feImage", "animate", "set")}
+_SVG_COMMENT = re.compile(rb"<!--.*?-->", re.S)
+_SVG_LOCAL = ("#", "data:image/png;base64,")  # the only references kept: ids, and a heat map's own pixels
+
+
+def _svg_clean(svg: bytes) -> bytes:
+    """Only drawing kept (see the module's docstring); comments go with parsing."""
+    # matplotlib writes each text drawn in a comment (with "--" split, so the first "-->" ends it), and
+    # a comment may hold characters XML forbids: they go before parsing; the parser drops the DOCTYPE.
+    root = ET.fromstring(_SVG_COMMENT.sub(b"", svg))
+    for parent in root.iter():
+        for child in list(parent):
+            if child.tag in _SVG_DROPPED or not isinstance(child.tag, str):
+                parent.remove(child)
+        for name, value in list(parent.attrib.items()):
+            local = name.rsplit("}", 1)[-1].lower()
+            if local.startswith("on") or (local == "href" and not value.startswith(_SVG_LOCAL)) \
+                    or "url(" in value.replace("url(#", ""):
+                del parent.attrib[name]
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True)
+
+
+def chart_svg(view: View) -> bytes | None:
+    """The view's chart (`_chart`) as SVG (text as paths, nothing but drawing: `_svg_clean`), or None."""
+    figure = _chart(view)
+    if figure is None:
+        return None
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="svg", facecolor="white", metadata={"Date": None})
+    return _svg_clean(buffer.getvalue())
+
+
+def charts_of(items: list[Item], draw: Callable[[View], bytes | None] | None = None,
+              ) -> tuple[dict[str, bytes], set[str]]:
+    """Each item's chart (`draw`: chart_png or chart_svg) by name, items without one left out, and the
+    names of the items whose chart could not be drawn (the error logged)."""
+    draw = draw or chart_png  # looked up at call time
     failed: set[str] = set()
 
     def cannot(name: str, view: View) -> tuple[str, None]:
         failed.add(name)
         return name, None
 
-    charts = dict(_each(items, lambda name, view: (name, chart_png(view)), cannot))
+    charts = dict(_each(items, lambda name, view: (name, draw(view)), cannot))
     return {name: png for name, png in charts.items() if png is not None}, failed
+
+
+def _file_stem(position: int, name: str) -> str:
+    """A chart's file name in the ZIP and the email: its position, then its name made safe."""
+    return f"{position:02d}-" + (re.sub(r"[^A-Za-z0-9_.-]+", "-", name).strip("-.")[:60] or "chart")
+
+
+def charts_zip(items: list[Item], kind: str) -> bytes:
+    """Every item's chart as `kind` ("png" or "svg"), one file each ("<position>-<name>.<kind>",
+    in the report's order) in a ZIP; items without a chart, or whose chart could not be drawn, left out."""
+    charts, _ = charts_of(items, chart_png if kind == "png" else chart_svg)
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
+        for position, (name, _view) in enumerate(items, 1):
+            if name in charts:
+                archive.writestr(f"{_file_stem(position, name)}.{kind}", charts[name])
+    return buffer.getvalue()
+
+
+def charts_unzip(archive: bytes) -> list[tuple[str, bytes]]:
+    """The (file name, content) pairs of a `charts_zip`."""
+    with zipfile.ZipFile(io.BytesIO(archive)) as opened:
+        return [(info.filename, opened.read(info)) for info in opened.infolist()]
 
 
 def _thin(count: int, most: int) -> list[int]:
@@ -310,6 +395,72 @@ def xlsx_of(items: list[Item]) -> bytes:
         sheet.freeze_panes = "A2"
     buffer = io.BytesIO()
     workbook.save(buffer)
+    return buffer.getvalue()
+
+
+def _pdf_page(figure: Figure, name: str, view: View) -> None:
+    """One item on a page: its chart above its table, else its figure, table or error, every tenant
+    text literal."""
+    figure.text(0.04, 0.95, _literal(view.get("title") or name), fontsize=14, fontweight="bold", va="top",
+                color="#111827")
+    ax = figure.add_axes((0.08, 0.45, 0.86, 0.42))
+    if _draw(ax, view):
+        table_top, row_limit = 0.38, 12
+    else:
+        figure.delaxes(ax)
+        if "error" in view:
+            figure.text(0.04, 0.85, _literal(view["error"]), fontsize=11, color="#9b3b3b", va="top")
+            return
+        if "value" in view:
+            big, note = _figure(view)
+            figure.text(0.04, 0.82, _literal(big), fontsize=36, fontweight="bold", va="top", color="#111827")
+            figure.text(0.04, 0.68, _literal(note), fontsize=10, va="top", color="#6b7280")
+            return
+        table_top, row_limit = 0.88, 30
+    columns, rows, _, more = _shown(view)
+    more += max(len(rows) - row_limit, 0)
+    rows = rows[:row_limit]
+    if not columns:
+        return
+    height = 0.025 * (len(rows) + 1)
+    ax = figure.add_axes((0.04, table_top - height, 0.92, height))
+    ax.axis("off")
+    if rows:
+        table = ax.table(cellText=[[_literal(cell) for cell in row] for row in rows],
+                         colLabels=[_literal(column) for column in columns], loc="upper left", cellLoc="left")
+        table.auto_set_font_size(False)
+        table.set_fontsize(7)
+    else:
+        figure.text(0.04, table_top, "No data", fontsize=9, color="#6b7280", va="top")
+    if more:
+        figure.text(0.04, table_top - height - 0.02, f"… {more:,} more rows not shown",
+                    fontsize=8, color="#6b7280", va="top")
+
+
+def pdf_of(*, title: str, subtitle: str, items: list[Item]) -> bytes:
+    """The whole report as a PDF: A4 landscape, one page per item (an item that cannot be drawn gets a
+    page saying so), the report's title and period at the foot of each page."""
+    buffer = io.BytesIO()
+    with PdfPages(buffer, metadata={"Title": title, "Subject": subtitle, "Creator": None,
+                                    "Producer": None, "CreationDate": None}) as pdf:
+        def page(name: str, view: View, *, draw: bool = True) -> None:
+            figure = Figure(figsize=(11.69, 8.27), dpi=100)
+            FigureCanvasAgg(figure)
+            if draw:
+                _pdf_page(figure, name, view)
+            else:
+                figure.text(0.04, 0.95, _literal(name), fontsize=14, fontweight="bold", va="top")
+                figure.text(0.04, 0.85, CANNOT_DRAW, fontsize=11, color="#9b3b3b", va="top")
+            figure.text(0.04, 0.03, _literal(f"{title}: {subtitle}"), fontsize=8, color="#6b7280")
+            pdf.savefig(figure, facecolor="white")
+
+        def fallback(name: str, view: View) -> None:
+            page(name, view, draw=False)
+
+        for _ in _each(items, page, fallback):
+            pass
+        if not items:
+            page(title, {"error": "No items."})
     return buffer.getvalue()
 
 

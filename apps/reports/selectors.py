@@ -9,6 +9,9 @@ from apps.core.names import object_id
 from apps.reports.models import Report, ReportRun
 
 
+RENDITIONS = ("html", "text", "csv", "xlsx", "png", "svg", "pdf")  # a run's heavy columns, loaded when asked
+
+
 def report_list() -> QuerySet[Report]:
     return Report.objects.prefetch_related("subscriptions")
 
@@ -25,8 +28,10 @@ def _runs() -> QuerySet[ReportRun]:
     def ready(condition: Q) -> ExpressionWrapper:
         return ExpressionWrapper(condition, output_field=BooleanField())
 
-    return ReportRun.objects.prefetch_related("deliveries").defer("html", "text", "csv", "xlsx").annotate(
-        ready_html=ready(~Q(html="")), ready_csv=ready(Q(csv__isnull=False)), ready_xlsx=ready(Q(xlsx__isnull=False)))
+    return ReportRun.objects.prefetch_related("deliveries").defer(*RENDITIONS).annotate(
+        ready_html=ready(~Q(html="")),
+        **{f"ready_{name}": ready(Q(**{f"{name}__isnull": False}))
+           for name in ("csv", "xlsx", "png", "svg", "pdf")})
 
 
 def run_list(*, report: Report) -> QuerySet[ReportRun]:

@@ -56,7 +56,7 @@ logger = logging.getLogger(__name__)
 REPORT_FIELDS = ("name", "display_name", "description", "report_type", "dashboard_id", "query_config", "time_range",
                  "formats", "frequency", "hour", "minute", "weekday", "day_of_month", "cron", "timezone",
                  "enabled", "owner")
-FORMATS = ("html", "csv", "xlsx")
+FORMATS = ("html", "csv", "xlsx", "png", "svg", "pdf")
 MAX_ITEMS = 50
 # The chart each query kind gets in a report of query specs, unless the spec names one.
 DEFAULT_CHART = {"trends": "line", "metric": "line", "segment_size": "line", "funnel": "funnel",
@@ -470,7 +470,11 @@ def _generate(run: ReportRun) -> None:
     run.text = rendering.text_of(title=title, subtitle=subtitle, items=items, footer_text=FOOTER)
     run.csv = rendering.csv_of(items) if "csv" in report.formats else None
     run.xlsx = rendering.xlsx_of(items) if "xlsx" in report.formats else None
-    run.save(update_fields=["subject", "period_start", "period_end", "html", "text", "csv", "xlsx"])
+    run.png = rendering.charts_zip(items, "png") if "png" in report.formats else None
+    run.svg = rendering.charts_zip(items, "svg") if "svg" in report.formats else None
+    run.pdf = rendering.pdf_of(title=title, subtitle=subtitle, items=items) if "pdf" in report.formats else None
+    run.save(update_fields=["subject", "period_start", "period_end", "html", "text", "csv", "xlsx", "png", "svg",
+                            "pdf"])
 
 
 def _view(entry: dict[str, Any]) -> dict[str, Any]:
@@ -587,4 +591,11 @@ def report_email(run: ReportRun, email: str) -> ReportEmail:
         mime.add_attachment(bytes(run.xlsx), maintype="application",
                             subtype="vnd.openxmlformats-officedocument.spreadsheetml.sheet",
                             filename=f"{stem}-{day}.xlsx")
+    if run.pdf:
+        mime.add_attachment(bytes(run.pdf), maintype="application", subtype="pdf", filename=f"{stem}-{day}.pdf")
+    for kind, subtype in (("png", "png"), ("svg", "svg+xml")):
+        archive = getattr(run, kind)
+        if archive:
+            for filename, data in rendering.charts_unzip(bytes(archive)):
+                mime.add_attachment(data, maintype="image", subtype=subtype, filename=f"{stem}-{day}-{filename}")
     return ReportEmail(mime, to=email)

@@ -66,7 +66,7 @@ def test_export_jsonl_csv_parquet(client, acme, loaded):
     assert parquet.num_rows == 30
     assert sorted(parquet.column("event").to_pylist()) == sorted(["Buy", "View"] * 15)
 
-    assert_error(client.get("/api/v1/events/export?format=xml", **bearer(acme.secret_key)), 400, "invalid")
+    assert_error(client.get("/api/v1/events/export?format=yaml", **bearer(acme.secret_key)), 400, "invalid")
 
 
 def test_csv_export_neutralises_formula_cells_and_the_others_keep_raw_data(client, send, acme):

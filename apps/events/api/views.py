@@ -113,7 +113,13 @@ class EventQueryApi(TenantApi):
 @extend_schema(tags=["events"])
 class EventExportApi(TenantApi):
     @extend_schema(
-        parameters=[OpenApiParameter("format", str, enum=list(export.FORMATS)), *EVENT_FILTER_PARAMETERS],
+        parameters=[OpenApiParameter(
+            "format", str, enum=list(export.FORMATS), default="jsonl",
+            description="`jsonl` (application/x-ndjson, one object a line), `json` (application/json, one array "
+                        "of the same objects), `csv` (text/csv, text cells neutralised for spreadsheets), `xml` "
+                        "(application/xml: `<events><event><id/>...<properties><property name=\"...\" "
+                        "type=\"string|number|boolean|null|object|array\">` with `encoding=\"base64\"` / "
+                        "`name-base64` where XML cannot hold the text) or `parquet`."), *EVENT_FILTER_PARAMETERS],
         responses={(200, "*/*"): OpenApiTypes.BINARY}, summary="Export events (streamed)",
     )
     def get(self, request: Request) -> StreamingHttpResponse:

@@ -6,6 +6,12 @@ from rest_framework import serializers
 
 from apps.reports.models import Delivery, Report, ReportRun, Subscription
 
+FORMATS_HELP = ("Distinct values among html, csv, xlsx, png, svg, pdf: png and svg attach each chart as an "
+                "image, pdf the whole report.")
+
+# What a run can be downloaded as: png and svg are ZIPs of one image per chart.
+DOWNLOADS = ["html", "csv", "xlsx", "png", "svg", "pdf"]
+
 
 class SubscriptionOutput(serializers.ModelSerializer):
     class Meta:
@@ -43,7 +49,7 @@ class ReportPatch(serializers.Serializer):
     dashboard = serializers.IntegerField(required=False, allow_null=True, source="dashboard_id")
     query_config = serializers.JSONField(required=False)
     time_range = serializers.CharField(max_length=20, required=False)
-    formats = serializers.JSONField(required=False)
+    formats = serializers.JSONField(required=False, help_text=FORMATS_HELP)
     frequency = serializers.CharField(max_length=10, required=False, allow_blank=True)
     hour = serializers.IntegerField(required=False, min_value=0, max_value=23)
     minute = serializers.IntegerField(required=False, min_value=0, max_value=59)
@@ -58,7 +64,7 @@ class ReportPatch(serializers.Serializer):
 class ReportInput(ReportPatch):
     name = serializers.CharField(max_length=100)
     report_type = serializers.CharField(max_length=20)
-    formats = serializers.JSONField(required=False, default=["html", "csv"])
+    formats = serializers.JSONField(required=False, default=["html", "csv"], help_text=FORMATS_HELP)
 
 
 class SubscriptionInput(serializers.Serializer):
@@ -91,8 +97,8 @@ class RunOutput(serializers.ModelSerializer):
 
     def get_formats(self, run: ReportRun) -> list[str]:
         """The formats ready for download."""
-        return [name for name in ("html", "csv", "xlsx") if getattr(run, f"ready_{name}")]
+        return [name for name in DOWNLOADS if getattr(run, f"ready_{name}")]
 
 
 class DownloadParams(serializers.Serializer):
-    format = serializers.ChoiceField(choices=["html", "csv", "xlsx"])
+    format = serializers.ChoiceField(choices=DOWNLOADS)

@@ -14,6 +14,7 @@ from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
 from apps.reports import selectors, services
 from apps.reports.api.serializers import (
+    DOWNLOADS,
     DownloadParams,
     ReportInput,
     ReportOutput,
@@ -26,7 +27,9 @@ from apps.reports.api.serializers import (
 )
 
 CONTENT_TYPES = {"html": "text/html; charset=utf-8", "csv": "text/csv; charset=utf-8",
-                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+                 "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+                 "png": "application/zip", "svg": "application/zip", "pdf": "application/pdf"}
+FILE_SUFFIX = {"png": "charts-png.zip", "svg": "charts-svg.zip"}
 
 
 @extend_schema(tags=["reports"])
@@ -117,17 +120,22 @@ class RunDetailApi(TenantApi):
 
 @extend_schema(tags=["reports"])
 class RunDownloadApi(TenantApi):
-    @extend_schema(parameters=[OpenApiParameter("format", str, enum=["html", "csv", "xlsx"], required=True)],
+    @extend_schema(parameters=[OpenApiParameter(
+                       "format", str, enum=DOWNLOADS, required=True,
+                       description="`png` and `svg`: a ZIP of one image per chart (`<position>-<item>.png`); "
+                                   "`pdf`: the whole report, one page per item.")],
                    responses={(200, "text/html"): OpenApiTypes.STR, (200, "text/csv"): OpenApiTypes.STR,
-                              (200, CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY},
-                   summary="Download a run's HTML, CSV or XLSX")
+                              (200, CONTENT_TYPES["xlsx"]): OpenApiTypes.BINARY,
+                              (200, "application/zip"): OpenApiTypes.BINARY,
+                              (200, "application/pdf"): OpenApiTypes.BINARY},
+                   summary="Download a run's HTML, CSV, XLSX, PDF, or its charts as PNG or SVG")
     def get(self, request: Request, run_id: str) -> HttpResponse:
         kind = self.validate(DownloadParams, request.query_params)["format"]
         run = selectors.run_get(run_id=run_id)
-        body = services.run_html(run) if kind == "html" else run.csv if kind == "csv" else run.xlsx
+        body = services.run_html(run) if kind == "html" else getattr(run, kind)
         if not body:
             raise NotFound(f"Run {run.pk} has no {kind}: it is not generated yet, or the report does not produce it.",
                            code="not_generated")
         response = HttpResponse(bytes(body) if kind != "html" else body, content_type=CONTENT_TYPES[kind])
-        response["Content-Disposition"] = f'attachment; filename="{run.report.name}-{run.pk}.{kind}"'
+        response["Content-Disposition"] = f'attachment; filename="{run.report.name}-{run.pk}.{FILE_SUFFIX.get(kind, kind)}"'
         return response
