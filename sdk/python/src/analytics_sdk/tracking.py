@@ -179,7 +179,7 @@ def asgi_route(scope: dict[str, Any], root_path: str) -> str:
     pattern = getattr(route, "path_format", None) or getattr(route, "path", None)
     if not isinstance(pattern, str) and scope.get("endpoint") is not None:
         for candidate in getattr(scope.get("router"), "routes", ()):
-            if getattr(candidate, "endpoint", None) is scope["endpoint"]:
+            if getattr(candidate, "endpoint", None) == scope["endpoint"]:
                 pattern = getattr(candidate, "path_format", None) or getattr(candidate, "path", None)
                 break
     if isinstance(pattern, str):
