@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from asgiref.sync import iscoroutinefunction, markcoroutinefunction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
@@ -31,11 +32,17 @@ urlpatterns = [
 
 
 class UseTheseUrls:
-    """Routes this handler's requests with the URLs above, not the project's."""
+    """Routes this handler's requests with the URLs above, not the project's (sync and async, so
+    the middleware above it runs in the handler's mode)."""
+
+    sync_capable = True
+    async_capable = True
 
     def __init__(self, get_response):  # noqa: ANN001
         self.get_response = get_response
+        if iscoroutinefunction(get_response):
+            markcoroutinefunction(self)
 
-    def __call__(self, request: HttpRequest) -> HttpResponse:
+    def __call__(self, request: HttpRequest):  # noqa: ANN204
         request.urlconf = __name__
-        return self.get_response(request)
+        return self.get_response(request)  # a response, or under ASGI an awaitable of one

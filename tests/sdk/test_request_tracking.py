@@ -5,6 +5,7 @@ recording into the live analytics server; the figures are read back through the 
 from __future__ import annotations
 
 import asyncio
+import inspect
 import socket
 import threading
 import time
@@ -20,6 +21,7 @@ import pytest
 from analytics_sdk import AnalyticsClient, tracking
 from analytics_sdk.tracking import (AnalyticsASGIMiddleware, AnalyticsWSGIMiddleware, RequestTracker,
                                     collapse_path)
+from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.wsgi import WSGIHandler
 from django.test import override_settings
 
@@ -90,6 +92,8 @@ def wsgi_app(environ: dict[str, Any], start_response: Any) -> Any:
     if path == "/unavailable":
         start_response("503 Service Unavailable", [("Content-Type", "text/plain")])
         return [b"down"]
+    if path.startswith("/flask/"):  # Flask (werkzeug) leaves its request, with the matched rule, here
+        environ["werkzeug.request"] = SimpleNamespace(url_rule=SimpleNamespace(rule="/flask/<int:n>"))
     if path.startswith("/stream/"):
         start_response("200 OK", [("Content-Type", "text/plain")])
         return (chunk for chunk in (b"a", b"b", b"c"))
@@ -106,6 +110,7 @@ def test_wsgi_app_served_by_wsgiref_records_routes_statuses_durations_and_errors
                 assert http.get(f"/orders/{order}").text == "ok"
             assert http.get("/orders/7c9e6679-7425-40de-944b-e07fc1f90ae7/items").status_code == 200
             assert http.get("/stream/5").text == "abc"
+            assert http.get("/flask/9").text == "ok"
             assert http.post("/unavailable").status_code == 503
             assert http.get("/boom").status_code == 500  # wsgiref answers the exception the app raised
             assert http.get("/health").status_code == 200
@@ -115,7 +120,8 @@ def test_wsgi_app_served_by_wsgiref_records_routes_statuses_durations_and_errors
     counts, minima, events = read_back(host, sdk_tenant.secret_key, tracking.DEFAULT_METRIC,
                                        tracking.DEFAULT_ERROR_EVENT)
     assert counts == Counter({("/orders/{id}", "GET", "200"): 3, ("/orders/{id}/items", "GET", "200"): 1,
-                              ("/stream/{id}", "GET", "200"): 1, ("/unavailable", "POST", "503"): 1,
+                              ("/stream/{id}", "GET", "200"): 1, ("/flask/<int:n>", "GET", "200"): 1,
+                              ("/unavailable", "POST", "503"): 1,
                               ("/boom", "GET", "500"): 1})
     assert set(minima) == set(counts) and all(value > 0 for value in minima.values())
     errors = {event.properties["route"]: event.properties for event in events}
@@ -193,6 +199,30 @@ def test_django_app_records_url_patterns(sdk_tenant, host, settings, monkeypatch
     assert sorted(errors) == ["/boom/", "/unavailable/"] and len(events) == 2
     assert errors["/boom/"]["exception"] == "builtins.ValueError"
     assert errors["/boom/"]["message"] == "the view failed" and errors["/boom/"]["path"] == "/boom/"
+
+
+def test_django_app_under_asgi_records_the_same(sdk_tenant, host, settings, monkeypatch):
+    monkeypatch.setattr(tracking, "_django_tracker", None)
+    settings.ANALYTICS_REQUEST_TRACKING = {"api_key": sdk_tenant.secret_key, "host": host, "flush_interval": 0.05,
+                                           "metric": "django.asgi.duration", "error_event": "Django Error"}
+    with override_settings(MIDDLEWARE=["analytics_sdk.tracking.AnalyticsDjangoMiddleware",
+                                       "tests.sdk.reqtrack_django_app.UseTheseUrls"]):
+        handler = ASGIHandler()
+    middleware = inspect.unwrap(handler._middleware_chain)  # the outermost, under Django's wrappers
+    assert isinstance(middleware, tracking.AnalyticsDjangoMiddleware) and middleware.is_async
+    tracker = tracking.django_tracker()
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler), base_url="http://127.0.0.1") as http:
+            assert (await http.get("/orders/3/")).json() == {"order": 3}
+            assert (await http.get("/boom/")).status_code == 500
+
+    asyncio.run(main())
+    tracker.close()
+    counts, minima, events = read_back(host, sdk_tenant.secret_key, "django.asgi.duration", "Django Error")
+    assert counts == Counter({("/orders/<int:pk>/", "GET", "200"): 1, ("/boom/", "GET", "500"): 1})
+    assert all(value > 0 for value in minima.values()) and set(minima) == set(counts)
+    assert [(e.properties["route"], e.properties["exception"]) for e in events] == [("/boom/", "builtins.ValueError")]
 
 
 # --- ASGI ---------------------------------------------------------------------------------------

@@ -344,10 +344,10 @@ class AnalyticsDjangoMiddleware:
     def __init__(self, get_response: Callable[..., Any], tracker: RequestTracker | None = None) -> None:
         self.get_response = get_response
         self.tracker = tracker or django_tracker()
-        self.is_async = asyncio.iscoroutinefunction(get_response)
-        if self.is_async:
-            from asgiref.sync import markcoroutinefunction  # noqa: PLC0415 (Django depends on asgiref)
+        from asgiref.sync import iscoroutinefunction, markcoroutinefunction  # noqa: PLC0415 (Django's)
 
+        self.is_async = iscoroutinefunction(get_response)
+        if self.is_async:
             markcoroutinefunction(self)
 
     def __call__(self, request: Any) -> Any:
