@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import os
+import signal
 import socket
 import threading
 import time
@@ -334,6 +336,37 @@ def test_a_hanging_analytics_server_never_slows_or_breaks_the_app():
         app(dict(environ), lambda *args: None).close()  # after closing: still served, nothing recorded
     finally:
         silent.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_worker_records_through_a_client_of_its_own(sdk_tenant, host):
+    """A pre-forking server (gunicorn --preload) makes the tracker in the parent; the parent's
+    sending thread does not survive the fork, so each worker makes its own client."""
+    tracker = RequestTracker(api_key=sdk_tenant.secret_key, host=host, flush_interval=0.05, metric="forked")
+    app = AnalyticsWSGIMiddleware(wsgi_app, tracker)
+    environ: dict[str, Any] = {}
+    setup_testing_defaults(environ)
+    app(dict(environ, PATH_INFO="/parent"), lambda *args: None).close()
+    parent_client = tracker.client
+    pid = os.fork()
+    if pid == 0:  # the worker
+        code = 3
+        try:
+            app(dict(environ, PATH_INFO="/child"), lambda *args: None).close()
+            tracker.close()
+            code = 0 if tracker.client is not parent_client and tracker.client.stats.sent == 1 else 4
+        finally:
+            os._exit(code)
+    deadline = time.monotonic() + 30
+    while (done := os.waitpid(pid, os.WNOHANG)) == (0, 0) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if done == (0, 0):
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    assert done != (0, 0) and os.waitstatus_to_exitcode(done[1]) == 0
+    tracker.close()
+    counts, _, _ = read_back(host, sdk_tenant.secret_key, "forked", "$request_error")
+    assert counts == Counter({("/parent", "GET", "200"): 1, ("/child", "GET", "200"): 1})
 
 
 def test_collapse_path():

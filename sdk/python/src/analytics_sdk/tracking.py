@@ -21,10 +21,12 @@ from __future__ import annotations
 import asyncio
 import atexit
 import logging
+import os
 import random
 import re
 import threading
 import time
+import weakref
 from collections.abc import Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import Future
 from datetime import UTC, datetime
@@ -83,11 +85,33 @@ class RequestTracker:
         if client is None:
             client_options.setdefault("on_full", "drop_newest")
             client_options.setdefault("max_retries", 5)
-            client = SyncAnalyticsClient(api_key=api_key, host=host, **client_options)
-        self.client = client
+            self._options = {"api_key": api_key, "host": host, **client_options}
+            client = SyncAnalyticsClient(**self._options)  # made now, so a bad setting fails now
+        self._client: SyncAnalyticsClient | None = client
         self._closed = False
         self._lock = threading.Lock()
         atexit.register(self.close)
+        tracker = weakref.ref(self)
+        os.register_at_fork(after_in_child=lambda: _after_fork(tracker))
+
+    @property
+    def client(self) -> SyncAnalyticsClient | None:
+        """The client the figures go to. A tracker that made its own makes another in a forked
+        process (a pre-forking server's worker) at its first request: the thread of the parent's
+        does not survive the fork."""
+        if self._client is None and self._owned and not self._closed:
+            with self._lock:
+                if self._client is None and not self._closed:
+                    self._client = SyncAnalyticsClient(**self._options)
+        return self._client
+
+    def _forked(self) -> None:
+        self._lock = threading.Lock()
+        if self._owned:
+            self._client = None  # the parent's loop thread is gone; the next request makes a client
+        else:
+            self._closed = True  # a client given to the tracker cannot be remade: make both after forking
+            logger.warning("Request tracking stops in this forked process: make the tracker's client after forking")
 
     def excluded(self, path: str) -> bool:
         return path in self._exact or bool(self._prefixes and path.startswith(self._prefixes))
@@ -102,7 +126,7 @@ class RequestTracker:
             route = (route or "/")[:MAX_ROUTE]
             dimensions = {"route": route, "method": method.upper()[:MAX_ROUTE], "status": str(status)}
             if self.sampled():
-                self._submit(lambda metrics: metrics.record_timing(
+                self._submit(lambda client: client.metrics.record_timing(
                     self.metric, round(duration_ms, 3), dimensions=dimensions, timestamp=started))
             if status >= 500 or exception is not None:
                 properties: dict[str, Any] = {**dimensions, "status": status, "path": path[:MAX_ROUTE],
@@ -110,30 +134,28 @@ class RequestTracker:
                 if exception is not None:
                     properties["exception"] = f"{type(exception).__module__}.{type(exception).__qualname__}"
                     properties["message"] = str(exception)[:MAX_MESSAGE]
-                self._submit(lambda _: self.client._client.events.track(
+                self._submit(lambda client: client.events.track(
                     self.error_event, distinct_id=self.distinct_id, properties=properties, timestamp=started))
         except Exception:  # the host app comes first
             logger.exception("Request tracking failed to record a request")
 
     def _submit(self, make: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
-        loop = self.client._loop
-        if self._closed or loop.is_closed():
+        client = None if self._closed else self.client
+        if client is None or client._loop.is_closed():
             return
         try:
-            future = asyncio.run_coroutine_threadsafe(self._call(make), loop)
+            future = asyncio.run_coroutine_threadsafe(_call(make, client._client), client._loop)
         except RuntimeError:  # the loop stopped meanwhile
             return
         future.add_done_callback(_log_failure)
 
-    async def _call(self, make: Callable[[Any], Coroutine[Any, Any, Any]]) -> None:
-        await make(self.client._client.metrics)
-
     def flush(self) -> None:
         """Blocks until what was recorded so far is sent (or has failed for good)."""
-        if not self._closed and not self.client._loop.is_closed():
+        client = self._client
+        if not self._closed and client is not None and not client._loop.is_closed():
             # Recordings are scheduled on the loop in order: once this runs, they are all queued.
-            self.client._run(asyncio.sleep(0))
-            self.client.flush()
+            client._run(asyncio.sleep(0))
+            client.flush()
 
     def close(self) -> None:
         """Sends what is queued; closes the client if the tracker made it. Called at exit too."""
@@ -141,18 +163,27 @@ class RequestTracker:
             if self._closed:
                 return
             try:
-                if self._owned:
-                    self.client._run(asyncio.sleep(0))
+                if self._owned and self._client is not None:
+                    self._client._run(asyncio.sleep(0))
                     self._closed = True
-                    self.client.close()
-                else:
+                    self._client.close()
+                elif not self._owned:
                     self.flush()
-                    self._closed = True
             except Exception:
                 logger.exception("Request tracking failed to send what was queued")
             finally:
                 self._closed = True
                 atexit.unregister(self.close)
+
+
+async def _call(make: Callable[[Any], Coroutine[Any, Any, Any]], client: Any) -> None:
+    await make(client)
+
+
+def _after_fork(tracker: weakref.ref[RequestTracker]) -> None:
+    alive = tracker()
+    if alive is not None and not alive._closed:
+        alive._forked()
 
 
 def _log_failure(future: Future[Any]) -> None:
