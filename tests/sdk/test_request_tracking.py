@@ -175,7 +175,8 @@ def test_wsgi_exception_is_re_raised_unchanged_and_options_apply(sdk_tenant, hos
 
 def test_django_app_records_url_patterns(sdk_tenant, host, settings, monkeypatch):
     monkeypatch.setattr(tracking, "_django_tracker", None)
-    settings.ANALYTICS_REQUEST_TRACKING = {"api_key": sdk_tenant.secret_key, "host": host, "flush_interval": 0.05,
+    settings.ANALYTICS_REQUEST_TRACKING = {"api_key": sdk_tenant.secret_key, "host": host,
+                                           "flush_interval": 0.05,
                                            "exclude_paths": ["/health/"], "metric": "django.duration"}
     with override_settings(MIDDLEWARE=["analytics_sdk.tracking.AnalyticsDjangoMiddleware",
                                        "tests.sdk.reqtrack_django_app.UseTheseUrls"]):
@@ -193,7 +194,8 @@ def test_django_app_records_url_patterns(sdk_tenant, host, settings, monkeypatch
     tracker.close()
 
     counts, minima, events = read_back(host, sdk_tenant.secret_key, "django.duration", "$request_error")
-    assert counts == Counter({("/orders/<int:pk>/", "GET", "200"): 2, ("/orders/<int:pk>/", "DELETE", "200"): 1,
+    assert counts == Counter({("/orders/<int:pk>/", "GET", "200"): 2,
+                              ("/orders/<int:pk>/", "DELETE", "200"): 1,
                               ("/boom/", "GET", "500"): 1, ("/unavailable/", "GET", "503"): 1,
                               ("(unmatched)", "GET", "404"): 1})
     assert all(value > 0 for value in minima.values()) and set(minima) == set(counts)
@@ -205,7 +207,8 @@ def test_django_app_records_url_patterns(sdk_tenant, host, settings, monkeypatch
 
 def test_django_app_under_asgi_records_the_same(sdk_tenant, host, settings, monkeypatch):
     monkeypatch.setattr(tracking, "_django_tracker", None)
-    settings.ANALYTICS_REQUEST_TRACKING = {"api_key": sdk_tenant.secret_key, "host": host, "flush_interval": 0.05,
+    settings.ANALYTICS_REQUEST_TRACKING = {"api_key": sdk_tenant.secret_key, "host": host,
+                                           "flush_interval": 0.05,
                                            "metric": "django.asgi.duration", "error_event": "Django Error"}
     with override_settings(MIDDLEWARE=["analytics_sdk.tracking.AnalyticsDjangoMiddleware",
                                        "tests.sdk.reqtrack_django_app.UseTheseUrls"]):
@@ -215,7 +218,8 @@ def test_django_app_under_asgi_records_the_same(sdk_tenant, host, settings, monk
     tracker = tracking.django_tracker()
 
     async def main() -> None:
-        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=handler), base_url="http://127.0.0.1") as http:
+        transport = httpx.ASGITransport(app=handler)
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as http:
             assert (await http.get("/orders/3/")).json() == {"order": 3}
             assert (await http.get("/boom/")).status_code == 500
 
@@ -224,7 +228,8 @@ def test_django_app_under_asgi_records_the_same(sdk_tenant, host, settings, monk
     counts, minima, events = read_back(host, sdk_tenant.secret_key, "django.asgi.duration", "Django Error")
     assert counts == Counter({("/orders/<int:pk>/", "GET", "200"): 1, ("/boom/", "GET", "500"): 1})
     assert all(value > 0 for value in minima.values()) and set(minima) == set(counts)
-    assert [(e.properties["route"], e.properties["exception"]) for e in events] == [("/boom/", "builtins.ValueError")]
+    assert [(e.properties["route"], e.properties["exception"]) for e in events] == [
+        ("/boom/", "builtins.ValueError")]
 
 
 # --- ASGI ---------------------------------------------------------------------------------------
@@ -253,13 +258,18 @@ async def asgi_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 return
     path = scope["path"]
     if path.startswith("/items/"):
-        scope["route"] = SimpleNamespace(path="/items/{item_id:int}", path_format="/items/{item_id}")  # FastAPI
+        # FastAPI's shape
+        scope["route"] = SimpleNamespace(path="/items/{item_id:int}", path_format="/items/{item_id}")
     elif path.startswith("/users/"):
         scope.update(router=ROUTER, endpoint=ROUTER.user)  # Starlette
     if path == "/crash":
         raise Failure("asgi crash")
+    if path == "/slow":  # never answers; the test cancels it, as a server does when the client leaves
+        scope["started"].set()
+        await asyncio.Event().wait()
     status = 502 if path == "/bad-gateway" else 200
-    await send({"type": "http.response.start", "status": status, "headers": [(b"content-type", b"text/plain")]})
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"text/plain")]})
     await send({"type": "http.response.body", "body": b"ok"})
 
 
@@ -279,6 +289,13 @@ def test_asgi_app_records_framework_routes_and_flushes_at_shutdown(sdk_tenant, h
             assert (await http.get("/health")).status_code == 200
             with pytest.raises(Failure, match="asgi crash"):
                 await http.get("/crash")
+        started = asyncio.Event()
+        scope = {"type": "http", "path": "/slow", "method": "GET", "root_path": "", "started": started}
+        request = asyncio.create_task(app(scope, None, None))
+        await started.wait()
+        request.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await request
         # The server's shutdown: the lifespan's shutdown message sends what is queued.
         messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
         sent: list[dict[str, Any]] = []
@@ -293,13 +310,15 @@ def test_asgi_app_records_framework_routes_and_flushes_at_shutdown(sdk_tenant, h
         assert [m["type"] for m in sent] == ["lifespan.startup.complete", "lifespan.shutdown.complete"]
 
     asyncio.run(main())
-    assert tracker.client.stats.enqueued == 8 and tracker.client.stats.sent == 8  # flushed, not the 30 s timer
+    # Sent at the shutdown, not by the 30 s timer.
+    assert tracker.client.stats.enqueued == 9 and tracker.client.stats.sent == 9
 
     counts, minima, events = read_back(host, sdk_tenant.secret_key, "asgi.duration", "$request_error")
     tracker.close()
     assert counts == Counter({("/items/{item_id}", "GET", "200"): 1, ("/items/{item_id}", "PUT", "200"): 1,
                               ("/users/{name}", "GET", "200"): 1, ("/files/{id}", "GET", "200"): 1,
-                              ("/bad-gateway", "GET", "502"): 1, ("/crash", "GET", "500"): 1})
+                              ("/bad-gateway", "GET", "502"): 1, ("/crash", "GET", "500"): 1,
+                              ("/slow", "GET", "499"): 1})
     assert all(value > 0 for value in minima.values()) and set(minima) == set(counts)
     errors = {event.properties["route"]: event.properties for event in events}
     assert sorted(errors) == ["/bad-gateway", "/crash"] and len(events) == 2

@@ -39,6 +39,7 @@ logger = logging.getLogger("analytics_sdk")
 DEFAULT_METRIC = "http.server.duration"
 DEFAULT_ERROR_EVENT = "$request_error"
 UNMATCHED = "(unmatched)"
+CLIENT_CLOSED = 499  # an ASGI request cancelled (the client went away) before it answered
 MAX_ROUTE = 200  # the server's limit on a dimension value
 MAX_MESSAGE = 500
 _ID_SEGMENT = re.compile(
@@ -70,7 +71,8 @@ class RequestTracker:
     """
 
     def __init__(self, client: SyncAnalyticsClient | None = None, *, api_key: str | None = None,
-                 host: str | None = None, metric: str = DEFAULT_METRIC, error_event: str = DEFAULT_ERROR_EVENT,
+                 host: str | None = None, metric: str = DEFAULT_METRIC,
+                 error_event: str = DEFAULT_ERROR_EVENT,
                  exclude_paths: Sequence[str] = (), sample_rate: float = 1.0, distinct_id: str | None = None,
                  **client_options: Any) -> None:
         if not 0.0 <= sample_rate <= 1.0:
@@ -111,7 +113,8 @@ class RequestTracker:
             self._client = None  # the parent's loop thread is gone; the next request makes a client
         else:
             self._closed = True  # a client given to the tracker cannot be remade: make both after forking
-            logger.warning("Request tracking stops in this forked process: make the tracker's client after forking")
+            logger.warning("Request tracking stops in this forked process: "
+                           "make the tracker's client after forking")
 
     def excluded(self, path: str) -> bool:
         return path in self._exact or bool(self._prefixes and path.startswith(self._prefixes))
@@ -226,7 +229,8 @@ class AnalyticsASGIMiddleware:
     def __init__(self, app: Callable[..., Any], tracker: RequestTracker) -> None:
         self.app, self.tracker = app, tracker
 
-    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any], send: Callable[..., Any]) -> None:
+    async def __call__(self, scope: dict[str, Any], receive: Callable[..., Any],
+                       send: Callable[..., Any]) -> None:
         if scope.get("type") == "lifespan":
             await self.app(scope, self._lifespan_receive(receive), send)
             return
@@ -247,17 +251,21 @@ class AnalyticsASGIMiddleware:
         try:
             await self.app(scope, receive, tracked_send)
         except BaseException as error:
-            self._record(scope, root_path, path, status or 500, started, start, error)
+            self._record(scope, root_path, path, status, started, start, error)
             raise
-        self._record(scope, root_path, path, status or 500, started, start, None)
+        self._record(scope, root_path, path, status, started, start, None)
 
     def _record(self, scope: dict[str, Any], root_path: str, path: str, status: int, started: datetime,
                 start: float, error: BaseException | None) -> None:
         if isinstance(error, asyncio.CancelledError):  # the client went away: not the app's error
-            error = None
-        self.tracker.record(route=asgi_route(scope, root_path), method=str(scope.get("method", "GET")),
-                            status=status, started=started, duration_ms=_elapsed_ms(start), path=path,
-                            exception=error)
+            error, status = None, status or CLIENT_CLOSED
+        status = status or 500  # the app raised, or ended without answering
+        try:
+            route = asgi_route(scope, root_path)
+        except Exception:  # an odd scope: the request still counts, by its path
+            route = collapse_path(path)
+        self.tracker.record(route=route, method=str(scope.get("method", "GET")), status=status,
+                            started=started, duration_ms=_elapsed_ms(start), path=path, exception=error)
 
     def _lifespan_receive(self, receive: Callable[..., Any]) -> Callable[..., Any]:
         async def wrapped() -> dict[str, Any]:
@@ -305,7 +313,11 @@ class AnalyticsWSGIMiddleware:
 
     def _record(self, environ: dict[str, Any], path: str, status: int, started: datetime, start: float,
                 error: BaseException | None) -> None:
-        self.tracker.record(route=_wsgi_route(environ, path), method=str(environ.get("REQUEST_METHOD", "GET")),
+        try:
+            route = _wsgi_route(environ, path)
+        except Exception:  # an odd request object: the request still counts, by its path
+            route = collapse_path(path)
+        self.tracker.record(route=route, method=str(environ.get("REQUEST_METHOD", "GET")),
                             status=status, started=started, duration_ms=_elapsed_ms(start), path=path,
                             exception=error)
 
@@ -413,9 +425,12 @@ class AnalyticsDjangoMiddleware:
 
     def _record(self, request: Any, status: int, started: datetime, start: float,
                 error: BaseException | None) -> None:
-        match = getattr(request, "resolver_match", None)
-        route = getattr(match, "route", None)
-        route = ("/" + route.lstrip("^").rstrip("$").lstrip("/")) if isinstance(route, str) else UNMATCHED
-        error = error or getattr(request, "_analytics_exception", None)
-        self.tracker.record(route=route, method=request.method or "GET", status=status, started=started,
-                            duration_ms=_elapsed_ms(start), path=request.path, exception=error)
+        try:
+            match = getattr(request, "resolver_match", None)
+            route = getattr(match, "route", None)
+            route = ("/" + route.lstrip("^").rstrip("$").lstrip("/")) if isinstance(route, str) else UNMATCHED
+            error = error or getattr(request, "_analytics_exception", None)
+            self.tracker.record(route=route, method=request.method or "GET", status=status, started=started,
+                                duration_ms=_elapsed_ms(start), path=request.path, exception=error)
+        except Exception:  # the host app comes first
+            logger.exception("Request tracking failed to record a request")
