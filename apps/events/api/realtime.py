@@ -53,7 +53,8 @@ class RealtimeApi(TenantApi):
 
     @extend_schema(
         responses={200: RealtimeOutput, **error_responses(
-            503, descriptions={503: "The real-time counters cannot be read just now (`realtime_unavailable`)"})}, summary="Live figures (last 30 minutes)",
+            503, descriptions={503: "The real-time counters cannot be read just now (`realtime_unavailable`)"})},
+        summary="Live figures (last 30 minutes)",
         description="Counted by the time events are received; an event whose own timestamp is more than 30 "
                     "minutes older than its receipt (a backfill) is not counted. 503 while the counters' store "
                     "is unreachable.",
