@@ -190,3 +190,72 @@ def test_a_batch_costs_one_redis_round_trip(send, acme, monkeypatch):
     assert len(pipelines) == 1
     assert get_redis().get(f"rt:{acme.tenant.schema_name}:{int(T0.timestamp()) // 60 * 60}:n") == b"200"
     assert 0 < get_redis().ttl(f"rt:{acme.tenant.schema_name}:{int(T0.timestamp()) // 60 * 60}:n") <= 35 * 60
+
+
+# --- the console page ------------------------------------------------------------------------------
+
+PASSWORD = "a-long-console-pass-42"
+
+
+def console_log_in(client, handle, role: str | None) -> str:  # noqa: ANN001
+    """A console user of `handle`'s tenant with `role` (None: staff without any role); logged in."""
+    from django.contrib.auth import get_user_model
+    from django_tenants.utils import schema_context
+
+    from apps.governance.roles import console_user_create
+
+    username = f"rt-{role or 'nobody'}"
+    with schema_context(handle.tenant.schema_name):
+        if role is None:
+            get_user_model().objects.create_user(username, password=PASSWORD, is_staff=True)
+        else:
+            console_user_create(username=username, password=PASSWORD, role=role)
+    host = f"{handle.tenant.slug}.localhost"
+    response = client.post("/admin/login/", {"username": username, "password": PASSWORD, "next": "/admin/"},
+                           HTTP_HOST=host)
+    assert response.status_code == 302
+    return host
+
+
+def test_the_console_page_shows_the_tenants_figures_to_a_viewer(client, send, acme, globex):
+    from apps.governance.roles import ROLE_VIEWER
+
+    with at(T0):
+        send.post("/v1/batch", {"batch": [
+            {"type": "track", "userId": "a", "event": "<script>alert(1)</script>"},
+            {"type": "page", "userId": "b", "properties": {"path": "/pricing?x=<b>"}},
+        ]})
+        Sender(client, globex.write_key).post("/v1/track", {"userId": "g", "event": "GlobexOnly"})
+        host = console_log_in(client, acme, ROLE_VIEWER)
+        assert 'href="/admin/realtime/"' in client.get("/admin/", HTTP_HOST=host).content.decode()
+        page = client.get("/admin/realtime/", HTTP_HOST=host)
+        data = client.get("/admin/realtime/data", HTTP_HOST=host)
+        api = read(client, acme)
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<p class="figure" id="rt-events">2</p>' in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "<script>alert(1)" not in html
+    assert "/pricing?x=&lt;b&gt;" in html
+    assert "GlobexOnly" not in html
+    assert data.status_code == 200 and data.json() == api
+    assert [row["event"] for row in data.json()["top_events"]] == ["$pageview", "<script>alert(1)</script>"]
+
+
+def test_the_console_page_needs_a_role_and_a_login(client, acme):
+    assert client.get("/admin/realtime/", HTTP_HOST="acme.localhost").status_code == 302  # to the login page
+    assert client.get("/admin/realtime/data", HTTP_HOST="acme.localhost").status_code == 302
+    host = console_log_in(client, acme, None)
+    assert client.get("/admin/realtime/", HTTP_HOST=host).status_code == 403
+    assert client.get("/admin/realtime/data", HTTP_HOST=host).status_code == 403
+    assert 'href="/admin/realtime/"' not in client.get("/admin/", HTTP_HOST=host).content.decode()
+
+
+def test_the_console_page_says_so_when_redis_is_down(client, acme, monkeypatch):
+    from apps.governance.roles import ROLE_VIEWER
+
+    host = console_log_in(client, acme, ROLE_VIEWER)
+    unreachable = redis_lib.Redis(host="127.0.0.1", port=1, socket_connect_timeout=0.2, socket_timeout=0.2)
+    monkeypatch.setattr(realtime, "get_redis", lambda: unreachable)
+    page = client.get("/admin/realtime/", HTTP_HOST=host)
+    assert page.status_code == 200 and "Real-time figures are unavailable" in page.content.decode()
+    assert_error(client.get("/admin/realtime/data", HTTP_HOST=host), 503, "realtime_unavailable")
