@@ -259,3 +259,14 @@ def test_the_console_page_says_so_when_redis_is_down(client, acme, monkeypatch):
     page = client.get("/admin/realtime/", HTTP_HOST=host)
     assert page.status_code == 200 and "Real-time figures are unavailable" in page.content.decode()
     assert_error(client.get("/admin/realtime/data", HTTP_HOST=host), 503, "realtime_unavailable")
+
+
+def test_active_persons_are_exact_not_estimated(client, send, acme):
+    with at(T0):
+        send.post("/v1/batch", {"batch": [{"type": "track", "userId": f"person-{n}", "event": "Open"}
+                                          for n in range(437)]})
+        send.post("/v1/batch", {"batch": [{"type": "track", "userId": f"person-{n}", "event": "Open"}
+                                          for n in range(400, 480)]})
+        body = read(client, acme)
+    assert body["active_persons"] == {"last_5_minutes": 480, "last_30_minutes": 480}
+    assert body["events"] == 517

@@ -16,9 +16,8 @@ from apps.events import realtime
 
 
 class _ActivePersons(serializers.Serializer):
-    last_5_minutes = serializers.IntegerField(help_text="Distinct ids seen in the current minute and the 4 before "
-                                                        "(a HyperLogLog estimate: exact for small counts).")
-    last_30_minutes = serializers.IntegerField(help_text="Distinct ids seen in the last 30 minutes (estimate).")
+    last_5_minutes = serializers.IntegerField(help_text="Distinct ids seen in the current minute and the 4 before.")
+    last_30_minutes = serializers.IntegerField(help_text="Distinct ids seen in the 30 minutes.")
 
 
 class _Minute(serializers.Serializer):
