@@ -80,8 +80,9 @@ def main() -> None:
         cursor.execute("""
             INSERT INTO events ("timestamp", received_at, event_type, event, distinct_id, person_id, user_id,
                                 anonymous_id, session_id, message_id, properties, context)
-            SELECT ts, ts, 'track', 'Event ' || (n %% 20), 'hist-' || (n %% 5000), 1 + n %% 5000, 'hist-' || (n %% 5000),
-                   NULL, NULL, 'hist-' || n, jsonb_build_object('path', '/p/' || (n %% 50)), '{}'::jsonb
+            SELECT ts, ts, 'track', 'Event ' || (n %% 20), 'hist-' || (n %% 5000), 1 + n %% 5000,
+                   'hist-' || (n %% 5000), NULL, NULL, 'hist-' || n,
+                   jsonb_build_object('path', '/p/' || (n %% 50)), '{}'::jsonb
             FROM (SELECT n, %s::timestamptz - (n %% 604800) * interval '1 second' AS ts
                   FROM generate_series(1, %s) n) s
         """, [now - timedelta(hours=1), args.history])
