@@ -5,7 +5,8 @@ default site would show public models such as Tenant inside every tenant's conso
 from __future__ import annotations
 
 import logging
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 from axes.handlers.cache import AxesCacheHandler
 from django.contrib import admin
@@ -14,7 +15,8 @@ from django.contrib.auth.models import Group, User
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
 from django.db import connection
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, reverse
 from django.utils.functional import cached_property
 from redis.exceptions import RedisError
 
@@ -55,9 +57,51 @@ class ConsolePermissions:
         return super().changelist_view(request, extra_context)
 
 
+@dataclass(frozen=True)
+class SiteView:
+    """A console page that is no model's: at /admin/<route>, named `name`, shown to users holding
+    `permission` (and listed on the console's index, under "Pages", for them)."""
+
+    route: str
+    view: Callable[..., HttpResponse]
+    name: str
+    title: str
+    permission: str
+    listed: bool = True
+
+
 class TenantAdminSite(admin.AdminSite):
     site_title = "Analytics console"
     index_title = "Console"
+    index_template = "admin/tenant_index.html"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._site_views: dict[str, SiteView] = {}
+
+    def register_view(self, *, route: str, view: Callable[..., HttpResponse], name: str, title: str,
+                      permission: str, listed: bool = True) -> None:
+        """Add a console page (idempotent by name): logged-in staff only (admin_view), and then
+        only those holding `permission` (403 otherwise)."""
+        self._site_views[name] = SiteView(route, view, name, title, permission, listed)
+
+    def _guarded(self, site_view: SiteView) -> Callable[..., HttpResponse]:
+        def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            if not request.user.has_perm(site_view.permission):
+                raise PermissionDenied
+            return site_view.view(request, *args, **kwargs)
+
+        return self.admin_view(view)
+
+    def get_urls(self) -> list:
+        # Before Django's own: its last pattern takes any /admin/<app_label>/.
+        own = [path(sv.route, self._guarded(sv), name=sv.name) for sv in self._site_views.values()]
+        return own + super().get_urls()
+
+    def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+        pages = [{"title": sv.title, "url": reverse(f"admin:{sv.name}", current_app=self.name)}
+                 for sv in self._site_views.values() if sv.listed and request.user.has_perm(sv.permission)]
+        return super().index(request, {**(extra_context or {}), "site_pages": pages})
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin

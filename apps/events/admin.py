@@ -4,9 +4,13 @@ runs a full COUNT (the paginator uses the planner's estimate) and offers no sort
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.template.response import TemplateResponse
 
 from apps.core.admin_sites import EstimatedCountPaginator, ReadOnly, tenant_admin_site
+from apps.core.errors import error_response
+from apps.events import realtime
 from apps.events.models import Event, Person, PersonDistinctId, PrivacyJob
 
 
@@ -52,3 +56,34 @@ class PersonAdmin(ReadOnly):
 class PrivacyJobAdmin(ReadOnly):
     list_display = ("id", "distinct_id", "status", "requested_at", "finished_at", "events_deleted")
     list_filter = ("status",)
+
+
+# --- the real-time page ----------------------------------------------------------------------------
+
+REALTIME_REFRESH_SECONDS = 5  # how often the page fetches the figures again
+
+
+def realtime_page(request: HttpRequest) -> HttpResponse:
+    """The live figures (apps.events.realtime), redrawn every few seconds from `realtime_data`."""
+    try:
+        figures, error = realtime.realtime_get(schema=connection.schema_name).as_dict(), None
+    except realtime.RealtimeUnavailable as exc:
+        figures, error = None, exc.message
+    context = {**tenant_admin_site.each_context(request), "title": "Real time", "figures": figures, "error": error,
+               "refresh_seconds": REALTIME_REFRESH_SECONDS}
+    return TemplateResponse(request, "events/realtime.html", context)
+
+
+def realtime_data(request: HttpRequest) -> HttpResponse:
+    """The page's figures as JSON, with the console session: the body GET /api/v1/realtime answers."""
+    try:
+        return JsonResponse(realtime.realtime_get(schema=connection.schema_name).as_dict())
+    except realtime.RealtimeUnavailable as exc:
+        return error_response(503, exc.code, exc.message)
+
+
+# Every role reads it: the viewer role holds view_event.
+tenant_admin_site.register_view(route="realtime/", view=realtime_page, name="events_realtime", title="Real time",
+                                permission="events.view_event")
+tenant_admin_site.register_view(route="realtime/data", view=realtime_data, name="events_realtime_data",
+                                title="Real time (data)", permission="events.view_event", listed=False)

@@ -124,7 +124,7 @@ CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "g
                 "governance_bicredential_rotate", "governance_bicredential_revoke"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
-              "view_on_site", "app_list"}
+              "view_on_site", "app_list", "events_realtime", "events_realtime_data"}
 # Actions another app adds to a page, with the role they need: governance's privacy jobs on persons.
 ADMIN_ACTIONS = {"export_persons", "anonymise_persons"}
 STANDARD = ("changelist", "add", "history", "delete", "change")
@@ -317,6 +317,10 @@ def _walk_site_views(console: Any, role: str) -> None:
     index = console.get("/admin/").content.decode()
     assert ('href="/admin/auth/user/"' in index) == (role == ROLE_ADMIN)
     assert ('href="/admin/segments/segment/"' in index)
+    # The console's own pages: the real-time page and its data, read by every role.
+    assert 'href="/admin/realtime/"' in index
+    assert console.get("/admin/realtime/").status_code == 200
+    assert console.get("/admin/realtime/data").status_code == 200
     assert console.get("/admin/password_change/").status_code == 200
     assert console.get("/admin/password_change/done/").status_code == 200
     assert console.get("/admin/jsi18n/").status_code == 200

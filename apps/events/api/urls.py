@@ -1,11 +1,13 @@
 from django.urls import path
 
 from apps.events.api import views
+from apps.events.api.realtime import RealtimeApi
 
 urlpatterns = [
     path("events", views.EventListApi.as_view(), name="events"),
     path("events/query", views.EventQueryApi.as_view(), name="events-query"),
     path("events/export", views.EventExportApi.as_view(), name="events-export"),
+    path("realtime", RealtimeApi.as_view(), name="realtime"),
     path("persons", views.PersonListApi.as_view(), name="persons"),
     path("persons/<str:distinct_id>", views.PersonDetailApi.as_view(), name="person"),
     path("persons/<str:distinct_id>/export", views.PersonExportApi.as_view(), name="person-export"),
