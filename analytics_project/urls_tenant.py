@@ -9,6 +9,7 @@ handler500 = "apps.core.errors.handler500"
 
 urlpatterns = [
     path("", include("apps.events.api.urls_ingest")),
+    path("", include("apps.metrics.api.urls_track")),
     path("api/v1/", include("analytics_project.urls_api")),
     path("admin/", tenant_admin_site.urls),
     path("", include("apps.core.urls")),

@@ -266,6 +266,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",
+        "apps.metrics.api.openapi.add_typed_track_paths",
         "apps.insights.openapi.add_query_spec",
         # Last: the error body, and the error statuses of every operation (ingestion's included).
         "apps.core.openapi.add_error_responses",

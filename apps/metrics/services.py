@@ -196,6 +196,15 @@ def metric_value_record(*, name: str, data: Any) -> ValueRow:
     return row
 
 
+def metric_rows_record(rows: list[ValueRow], now: datetime) -> None:
+    """Store values already checked against their metrics (value_row), all or none: a value that
+    would pass a metric's series limit refuses them all."""
+    if _over_series_limit(rows):
+        raise ValidationFailed(_series_limit_reason(), details={"dimensions": "too many series"},
+                               code="too_many_series")
+    _write(rows, now)
+
+
 def metric_values_record_batch(*, data: Any) -> dict[str, Any]:
     """Store the valid values of a batch, all in one statement; the others are listed with their
     index and reason. Values of several metrics may be mixed. A batch with a `batch_id` is stored

@@ -28,11 +28,13 @@ from apps.tenancy.services import api_key_mark_used
 
 # PostHog's capture API, so its client libraries work by changing the host.
 POSTHOG_PATH_PREFIXES: tuple[str, ...] = ("/batch", "/capture", "/e/")
+# The typed tracking forms (apps.metrics.api.typed), also under the seed's literal prefix.
+TYPED_TRACK_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/track/", "/api/analytics/track/")
 # Paths whose tenant is named by an API key. The schema/docs pages under /api/ are public.
-API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", *POSTHOG_PATH_PREFIXES)
+API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", "/api/analytics/track/", *POSTHOG_PATH_PREFIXES)
 # Of those, the ones a write key may use (ingestion).
 INGESTION_PATH_PREFIXES: tuple[str, ...] = (
-    "/v1/", "/api/v1/events/track", "/api/v1/events/batch", *POSTHOG_PATH_PREFIXES,
+    "/v1/", "/api/v1/events/track", "/api/v1/events/batch", *TYPED_TRACK_PATH_PREFIXES, *POSTHOG_PATH_PREFIXES,
 )
 
 TENANT_API_URLCONF = "analytics_project.urls_tenant"

@@ -233,6 +233,8 @@ INGESTION = {
     "POST /v1/batch", "POST /api/v1/events/track", "POST /api/v1/events/batch", "POST /api/v1/events/track/batch",
     "POST /batch/", "POST /capture/", "POST /e/", "POST /batch", "POST /capture",
     "POST /api/v1/metrics/values/batch", "POST /api/v1/metrics/values", "POST /api/v1/metrics/{name}/values",
+    "POST /api/v1/track/action", "POST /api/v1/track/api-request", "POST /api/v1/track/error",
+    "POST /api/v1/track/system-metrics",
 }
 # POST only because a query is a body: they read and change nothing.
 READS = {"POST /api/v1/query", "POST /api/v1/events/query", "POST /api/v1/segments/preview",

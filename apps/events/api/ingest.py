@@ -186,6 +186,13 @@ def native_batch(request: HttpRequest) -> HttpResponse:
     return _receive(request, body_key=None, parse_batch=parse, single=False)
 
 
+def receive_built(request: HttpRequest, build: Callable[[Any], dict[str, Any]]) -> HttpResponse:
+    """One native event built from the body by `build` (which raises EventRejected on a bad body):
+    the typed tracking forms (apps.metrics.api.typed) go through the same path as `native_track`."""
+    return _receive(request, body_key=None, single=True,
+                    parse_batch=lambda body, clock: _each([body], lambda raw: parse_native(build(raw), clock)))
+
+
 # --- PostHog ---------------------------------------------------------------------------------------
 
 
