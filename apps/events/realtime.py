@@ -48,6 +48,7 @@ WINDOW_MINUTES = 30
 SHORT_WINDOW_MINUTES = 5
 TOP = 10
 KEY_TTL_SECONDS = 35 * 60
+LAST_RECEIVED_TTL_SECONDS = 400 * 24 * 3600  # the last-received time outlives any retention gap
 MAX_OLD = timedelta(minutes=WINDOW_MINUTES)
 MAX_NAME = 200  # names and pages are cut to this length in the counters
 
@@ -86,6 +87,21 @@ def _persons_key(schema: str) -> str:
     return f"rt:{schema}:persons"
 
 
+def _last_key(schema: str) -> str:
+    return f"rt:{schema}:last_received"
+
+
+def last_received_get(*, schema: str) -> datetime | None:
+    """When the tenant's newest stored batch was received (None: nothing in the last
+    LAST_RECEIVED_TTL_SECONDS, or not since this was recorded). Raises RealtimeUnavailable when
+    Redis cannot be reached."""
+    try:
+        value = get_redis().get(_last_key(schema))
+    except Exception as exc:  # noqa: BLE001
+        raise RealtimeUnavailable("The real-time store (Redis) is unavailable.") from exc
+    return None if value is None else datetime.fromtimestamp(float(value), timezone.utc)
+
+
 def page_of(event_type: str, properties: dict[str, Any], context: dict[str, Any]) -> str | None:
     """The page a page event names (its path, else its URL, else its name); None for other events."""
     if event_type != "page":
@@ -115,14 +131,17 @@ def realtime_record(*, schema: str, events: Iterable[RealtimeEvent], received_at
         names[event.event[:MAX_NAME]] += 1
         if event.page is not None:
             pages[event.page[:MAX_NAME]] += 1
-    if not count:
-        return True
     minute = _minute(received_at)
     keys = {kind: _key(schema, minute, kind) for kind in "neu"}
     persons = _persons_key(schema)
     seen = received_at.timestamp()
     try:
         pipe = get_redis().pipeline(transaction=False)
+        # When the tenant last received an event (a backfill too): GET /api/v1/status's ingestion lag.
+        pipe.set(_last_key(schema), repr(seen), ex=LAST_RECEIVED_TTL_SECONDS)
+        if not count:
+            pipe.execute()
+            return True
         pipe.incrby(keys["n"], count)
         # A batch's receive time is the latest any of its ids was seen (batches arrive in time order;
         # two concurrent ones may swap by milliseconds).

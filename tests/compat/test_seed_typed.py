@@ -111,6 +111,7 @@ def test_keys_and_scopes(client, acme):
     assert_error(client.post("/api/v1/track/system-metrics", json.dumps({"cpu_percent": 1}),
                              content_type="application/json"), 401, "unauthenticated")
     assert post(client, acme.secret_key, "/api/v1/track/action", body).status_code == 200
+    assert post(client, acme.write_key, "/api/v1/track/action/", body).status_code == 200  # trailing slash
     reader = api_key_create(tenant=acme.tenant, kind="secret", scopes=["read"]).raw
     response = post(client, reader, "/api/v1/track/system-metrics", {"cpu_percent": 1})
     assert response.status_code == 403, response.content
@@ -122,3 +123,69 @@ def test_a_tenant_tracks_into_its_own_schema(client, acme, globex):
     assert post(client, globex.write_key, "/api/v1/track/system-metrics", {"cpu_percent": 3}).status_code == 200
     assert events(acme.tenant) == [] and values(acme.tenant) == []
     assert len(events(globex.tenant)) == 1 and len(values(globex.tenant)) == 1
+
+
+# --- GET /api/v1/status (seed 000) -----------------------------------------------------------------
+
+
+def status(client, key: str) -> dict:  # noqa: ANN001
+    response = client.get("/api/v1/status", **bearer(key))
+    assert response.status_code == 200, response.content
+    return response.json()
+
+
+def test_status_of_a_new_tenant(client, acme):
+    body = status(client, acme.secret_key)
+    assert body["ingestion"] == {"last_event_received_at": None, "lag_seconds": None, "known": True}
+    assert body["usage"]["events"] == 0 and body["usage"]["monthly_event_quota"] == acme.tenant.monthly_event_quota
+    assert isinstance(body["queue_depth"], int)
+    jobs = body["jobs"]
+    assert jobs["alerts"] is None
+    assert jobs["metric_rollups"]["state"] == "up_to_date" and jobs["metric_rollups"]["oldest_pending_minute"] is None
+    assert jobs["segment_refreshes"]["segments"] == 0 and jobs["segment_refreshes"]["next_due_at"] is None
+    assert jobs["reports"] == {"scheduled": 0, "next_due_at": None, "last_run": None, "last_failure_at": None}
+
+
+def test_status_follows_ingestion_and_jobs(client, acme, globex):
+    from datetime import datetime, timedelta, timezone
+
+    from apps.reports.models import Report, ReportRun
+    from apps.segments.models import Segment
+
+    before = datetime.now(timezone.utc)
+    assert post(client, acme.write_key, "/api/v1/track/action", {"action": "a", "user_id": "u"}).status_code == 200
+    assert post(client, acme.write_key, "/api/v1/track/system-metrics", {"cpu_percent": 5}).status_code == 200
+    now = datetime.now(timezone.utc)
+    refreshed, due = now - timedelta(hours=1), now + timedelta(hours=2)
+    with schema_context(acme.tenant.schema_name):
+        Segment.objects.create(name="fresh", refreshed_at=refreshed)
+        report = Report.objects.create(name="weekly", report_type="dashboard", next_run_at=due)
+        ReportRun.objects.create(report=report, status=ReportRun.Status.FAILED, finished_at=now)
+    body = status(client, acme.secret_key)
+    received = datetime.fromisoformat(body["ingestion"]["last_event_received_at"])
+    assert before <= received <= datetime.now(timezone.utc)
+    assert 0 <= body["ingestion"]["lag_seconds"] < 60
+    assert body["usage"]["events"] == 1  # the action (metric values are not events)
+    rollups = body["jobs"]["metric_rollups"]
+    assert rollups["state"] == "pending" and rollups["oldest_pending_minute"] is not None
+    segments = body["jobs"]["segment_refreshes"]
+    assert segments["segments"] == 1 and segments["never_refreshed"] == 0
+    assert datetime.fromisoformat(segments["last_run_at"]) == refreshed
+    assert datetime.fromisoformat(segments["next_due_at"]) >= now
+    reports = body["jobs"]["reports"]
+    assert reports["scheduled"] == 1 and datetime.fromisoformat(reports["next_due_at"]) == due
+    assert reports["last_run"]["status"] == "failed" and reports["last_failure_at"] is not None
+    # Tenant isolation: globex sees none of it.
+    theirs = status(client, globex.secret_key)
+    assert theirs["ingestion"]["last_event_received_at"] is None and theirs["usage"]["events"] == 0
+    assert theirs["jobs"]["metric_rollups"]["state"] == "up_to_date"
+    assert theirs["jobs"]["segment_refreshes"]["segments"] == 0 and theirs["jobs"]["reports"]["last_run"] is None
+
+
+def test_status_needs_a_secret_key_with_read_scope(client, acme):
+    assert_error(client.get("/api/v1/status"), 401, "unauthenticated")
+    assert_error(client.get("/api/v1/status", **bearer(acme.write_key)), 403, "forbidden")
+    writer = api_key_create(tenant=acme.tenant, kind="secret", scopes=["write"]).raw
+    assert client.get("/api/v1/status", **bearer(writer)).status_code == 403
+    reader = api_key_create(tenant=acme.tenant, kind="secret", scopes=["read"]).raw
+    assert status(client, reader)["jobs"]["alerts"] is None

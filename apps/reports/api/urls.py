@@ -1,8 +1,10 @@
 from django.urls import path
 
 from apps.reports.api import views
+from apps.reports.api.status import StatusApi
 
 urlpatterns = [
+    path("status", StatusApi.as_view(), name="status"),
     path("reports", views.ReportListApi.as_view(), name="reports"),
     path("reports/runs/<str:run_id>", views.RunDetailApi.as_view(), name="report-run"),
     path("reports/runs/<str:run_id>/download", views.RunDownloadApi.as_view(), name="report-run-download"),
