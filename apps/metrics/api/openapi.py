@@ -50,7 +50,7 @@ def add_typed_track_paths(result: dict[str, Any], generator: Any, request: Any, 
     paths = result.setdefault("paths", {})
     errors = {str(code): error_response(code, text)
               for code, text in [(400, "Unreadable or invalid body"), (401, "Missing, unknown or revoked key"),
-                                 (403, "The key lacks the `write` scope (`insufficient_scope`)"), (413, "Body too large"),
+                                 (413, "Body too large"),
                                  (415, "Unsupported Content-Encoding"),
                                  (429, "Rate limit or monthly quota (Retry-After)")]}
     for kind, (operation_id, summary, body) in _BODIES.items():
