@@ -29,6 +29,10 @@ PERSON_JOIN = "LEFT JOIN person_overrides po ON po.old_person_id = e.person_id"
 # Person filters and breakdowns read `p.traits` (after PERSON_JOIN).
 TRAITS_JOIN = f"LEFT JOIN persons p ON p.id = {PERSON}"
 _COLUMNS = {"event": "e.properties", "person": "p.traits"}
+# The URL of a page view `e`: Segment's properties.url, PostHog's $current_url, Segment's
+# context.page.url, or the path alone; NULL for other events.
+PAGE_URL = ("CASE WHEN e.event_type = 'page' THEN COALESCE(e.properties->>'url', e.properties->>'$current_url', "
+            "e.context->'page'->>'url', e.properties->>'path') END")
 _NUMERIC = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 

@@ -127,4 +127,10 @@ class SegmentSizeSpec(Common, tag="segment_size"):
     interval: Interval = "day"
 
 
-QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec, SegmentSizeSpec]
+class SummarySpec(Common, tag="summary"):
+    """Headline figures against the previous period (apps/insights/queries/summary.py)."""
+
+    top: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
+
+
+QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec, SegmentSizeSpec, SummarySpec]
