@@ -398,7 +398,32 @@ def test_query_with_an_invalid_spec_shows_the_servers_message(sdk_tenant, host, 
     assert line.startswith("Error: 400 ") and "interval" in line
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def _xml_value(element):  # noqa: ANN001, ANN202
+    """A <property> element back to its JSON value (apps/events/export.py's layout)."""
+    kind = element.get("type")
+    if kind == "object":
+        return {child.get("name"): _xml_value(child) for child in element}
+    if kind == "array":
+        return [_xml_value(child) for child in element]
+    if kind == "number":
+        return json.loads(element.text)
+    if kind == "boolean":
+        return element.text == "true"
+    return None if kind == "null" else (element.text or "")
+
+
+def _xml_rows(path):  # noqa: ANN001, ANN202
+    from xml.etree import ElementTree
+
+    rows = []
+    for event in ElementTree.parse(path).getroot():
+        row = {child.tag: child.text for child in event if child.tag != "properties"}
+        row["properties"] = {p.get("name"): _xml_value(p) for p in event.find("properties")}
+        rows.append(row)
+    return rows
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "json", "xml", "parquet"])
 def test_export_writes_the_events(sdk_tenant, host, tmp_path, fmt):
     send(
         host,
@@ -436,6 +461,10 @@ def test_export_writes_the_events(sdk_tenant, host, tmp_path, fmt):
         rows = list(csv.DictReader(io.StringIO(output.read_text())))
     elif fmt == "jsonl":
         rows = [json.loads(line) for line in output.read_text().splitlines()]
+    elif fmt == "json":
+        rows = json.loads(output.read_text())
+    elif fmt == "xml":
+        rows = _xml_rows(output)
     else:
         import pyarrow.parquet as pq
 

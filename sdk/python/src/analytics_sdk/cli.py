@@ -547,7 +547,7 @@ def query(
 
 # --- export ---------------------------------------------------------------------------------------
 
-FORMATS = ("csv", "jsonl", "parquet")
+FORMATS = ("csv", "jsonl", "json", "xml", "parquet")
 
 
 def count_rows(path: Path, fmt: str) -> int | None:
@@ -555,6 +555,19 @@ def count_rows(path: Path, fmt: str) -> int | None:
     if fmt == "jsonl":
         with path.open("rb") as handle:
             return sum(1 for line in handle if line.strip())
+    if fmt == "json":  # one object a line: `[{...},` ... `{...}]`; "[]" when empty
+        with path.open("rb") as handle:
+            return sum(1 for line in handle if line.strip() not in (b"", b"[]"))
+    if fmt == "xml":
+        from xml.etree.ElementTree import iterparse
+
+        rows = depth = 0
+        for kind, element in iterparse(path, events=("start", "end")):
+            depth += 1 if kind == "start" else -1
+            if kind == "end" and depth == 1:  # <events><event>: an <event> inside one is its name
+                rows += 1
+                element.clear()
+        return rows
     if fmt == "csv":
         with path.open(newline="", encoding="utf-8") as handle:
             return max(0, sum(1 for _ in csv.reader(handle)) - 1)
@@ -572,7 +585,9 @@ def stream_to(response: httpx.Response, path: Path, fmt: str) -> Iterator[tuple[
         for chunk in response.iter_bytes():
             handle.write(chunk)
             written += len(chunk)
-            if fmt != "parquet":
+            if fmt == "xml":  # a row ends its line; a line feed inside a value may count one more
+                lines += chunk.count(b"</event>\n")
+            elif fmt != "parquet":
                 lines += chunk.count(b"\n")
             yield written, lines - (1 if fmt == "csv" and lines else 0)
 
@@ -590,7 +605,7 @@ def export(
     fmt: Annotated[
         str | None,
         typer.Option(
-            "--format", "-f", help="csv, jsonl or parquet; default from the output's extension, else jsonl."
+            "--format", "-f", help="csv, jsonl, json, xml or parquet; default from the output's extension, else jsonl."
         ),
     ] = None,
     event: Annotated[str | None, typer.Option(help="Only this event.")] = None,
