@@ -14,7 +14,7 @@ from apps.tenancy.models import Tenant
 
 PAGES = ["/", "/pricing", "/docs", "/blog", "/signup"]
 PLANS = ["free", "pro", "team"]
-ERRORS = [("TypeError", "Cannot read properties of undefined (reading 'price')"),
+ERRORS = [("TypeError", "Cannot read properties of undefined"),
           ("NetworkError", "Failed to fetch /api/cart"), ("ChunkLoadError", "Loading chunk 7 failed")]
 
 
