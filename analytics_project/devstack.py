@@ -374,6 +374,7 @@ def run(port: int) -> int:
     try:
         manage(stack, "migrate", "--noinput")
         demo = json.loads(manage(stack, "ensure_demo_tenant", "--json", capture=True))
+        content = json.loads(manage(stack, "ensure_demo_content", "--json", capture=True))
         env = stack.env()
         commands = {
             "web": [PYTHON, "-m", "gunicorn", "-c", str(ROOT / "deploy" / "gunicorn.conf.py"),
@@ -396,6 +397,8 @@ def run(port: int) -> int:
                 f"  Health         {base}/health/ready   Prometheus {base}/metrics",
                 f"  Public admin   {base}/admin/   (user admin / password admin)",
                 f"  Demo console   http://demo.localhost:{port}/admin/   (user admin / password admin)",
+                *(f"  {name.capitalize():<14} http://demo.localhost:{port}/admin/dashboards/dashboard/{pk}/change/"
+                  for name, pk in content["dashboards"].items()),
                 f"  Platform API   {base}/platform/v1/tenants   (Bearer {demo['platform_token']})",
                 f"  Demo write key {demo['write_key']}",
                 "  Mail           " + (f"{os.environ['EMAIL_URL'].partition('@')[2] or os.environ['EMAIL_URL']}"

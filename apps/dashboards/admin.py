@@ -1,14 +1,16 @@
-"""The tenant console's dashboards, with their widgets inline (specs checked like the API) and a
-link to each live share page."""
+"""The tenant console's dashboards, with their widgets inline (specs checked like the API), a
+link to each live share page, and "New from template" (templates_catalog)."""
 
 from __future__ import annotations
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
@@ -16,6 +18,14 @@ from apps.core.admin_sites import tenant_admin_site
 from apps.core.exceptions import DomainError
 from apps.dashboards import services
 from apps.dashboards.models import Dashboard, Widget
+from apps.dashboards.templates_catalog import TEMPLATES
+
+
+class FromTemplateForm(forms.Form):
+    template = forms.ChoiceField(choices=[(t.name, f"{t.display_name}: {t.description}") for t in TEMPLATES.values()],
+                                 widget=forms.RadioSelect)
+    name = forms.CharField(max_length=100, required=False, help_text="Default: the template's name.")
+    display_name = forms.CharField(max_length=200, required=False)
 
 
 class WidgetForm(forms.ModelForm):
@@ -64,6 +74,34 @@ class DashboardAdmin(admin.ModelAdmin):
             return "None. Create one with POST /api/v1/dashboards/<id>/share (the token is shown once)."
         # Only the token's hash is kept: the console shows which links are live, not the links.
         return format_html_join(mark_safe("<br>"), "{}… created {}", ((link.prefix, link.created_at) for link in links))
+
+    def get_urls(self) -> list:
+        own = [path("from-template/", self.admin_site.admin_view(self.from_template_view),
+                    name="dashboards_dashboard_from_template")]
+        return own + super().get_urls()
+
+    def from_template_view(self, request: HttpRequest) -> HttpResponse:
+        """A dashboard made by a template: for whoever may add dashboards."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = FromTemplateForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            data = form.cleaned_data
+            try:
+                dashboard = services.dashboard_from_template(
+                    template=data["template"], tenant=connection.tenant, name=data["name"] or None,
+                    display_name=data["display_name"] or None)
+            except DomainError as exc:
+                form.add_error(None, exc.message)
+            else:
+                self.message_user(request, f"Dashboard {dashboard.name!r} created with "
+                                           f"{dashboard.widgets.count()} widgets.", messages.SUCCESS)
+                return HttpResponseRedirect(reverse(f"{self.admin_site.name}:dashboards_dashboard_change",
+                                                    args=[dashboard.pk]))
+        request.current_app = self.admin_site.name
+        context = {**self.admin_site.each_context(request), "title": "New dashboard from a template", "form": form,
+                   "opts": self.model._meta}
+        return TemplateResponse(request, "admin/dashboards/dashboard/from_template.html", context)
 
     def get_fields(self, request: HttpRequest, obj: Dashboard | None = None) -> list[str]:
         return ["name", "display_name", "category", "description", "layout", "is_public", "owner", "share_links"]

@@ -17,6 +17,7 @@ from django.utils import timezone
 from apps.core.exceptions import Conflict, DomainError, NotFound, ValidationFailed
 from apps.core.names import check_name, object_id
 from apps.dashboards.models import Dashboard, Widget
+from apps.dashboards.templates_catalog import TEMPLATES, TenantFacts
 from apps.insights.engine import query_check, query_run
 from apps.tenancy.models import ShareLink
 from apps.tenancy.selectors import tenant_current
@@ -69,6 +70,27 @@ def dashboard_duplicate(*, dashboard: Dashboard, name: str | None = None, **fiel
             Widget(dashboard=copy, **{field: getattr(widget, field) for field in WIDGET_FIELDS})
             for widget in dashboard.widgets.all()])
     return copy
+
+
+def dashboard_from_template(*, template: str, tenant: Any, name: str | None = None,
+                            display_name: str | None = None, now: Any = None) -> Dashboard:
+    """A new dashboard built by the template `template` (templates_catalog.TEMPLATES) over the
+    current tenant's own events and metrics, its widgets checked like widget_create's; named after
+    the template unless `name` is given (a taken name is a Conflict, as for any dashboard). Reads
+    the tenant's event and metric catalog (bounded), writes the dashboard and its widgets at once."""
+    recipe = TEMPLATES.get(template) if isinstance(template, str) else None
+    if recipe is None:
+        raise ValidationFailed(f"Unknown template {template!r}; the templates are {sorted(TEMPLATES)}.",
+                               details={"template": template, "known": sorted(TEMPLATES)})
+    name = recipe.name if name is None else name
+    check_name(name)
+    widgets = recipe.build(TenantFacts(now=now) if now is not None else TenantFacts())
+    with transaction.atomic():
+        dashboard = dashboard_create(name=name, display_name=recipe.display_name if display_name is None
+                                     else display_name, category=recipe.category, description=recipe.description)
+        for position, widget in enumerate(widgets, start=1):
+            widget_create(dashboard=dashboard, tenant=tenant, position=position, **widget)
+    return dashboard
 
 
 def _free_name(base: str) -> str:

@@ -14,10 +14,13 @@ from apps.tenancy.models import Tenant
 
 PAGES = ["/", "/pricing", "/docs", "/blog", "/signup"]
 PLANS = ["free", "pro", "team"]
+ERRORS = [("TypeError", "Cannot read properties of undefined"),
+          ("NetworkError", "Failed to fetch /api/cart"), ("ChunkLoadError", "Loading chunk 7 failed")]
 
 
 def sample_events_generate(*, users: int = 300, days: int = 30, seed: int = 7) -> int:
-    """In the current tenant schema: anonymous visits, sign-ups (identify merges the visitor),
+    """In the current tenant schema: anonymous visits, some coming back on later days (page views
+    with paths, a session per visit: `context.sessionId`), a front-end `$error` now and then, sign-ups (identify merges the visitor),
     purchases for some. Returns the number of events stored."""
     rng = random.Random(seed)
     now = datetime.now(timezone.utc)
@@ -28,19 +31,32 @@ def sample_events_generate(*, users: int = 300, days: int = 30, seed: int = 7) -
         anonymous_id = f"anon-{seed}-{n}"
         start = now - timedelta(days=rng.uniform(0, days), hours=rng.uniform(0, 24))
         moment = start
-        for _ in range(rng.randint(1, 6)):
-            moment += timedelta(minutes=rng.uniform(1, 90))
-            messages.append({"type": "page", "anonymousId": anonymous_id, "name": "Page",
-                             "properties": {"path": rng.choice(PAGES)}, "timestamp": moment.isoformat(),
-                             "messageId": f"sample-{seed}-{len(messages)}"})
+        for visit in range(rng.choice([1, 1, 1, 2, 3])):
+            if visit:  # a return visit, days later (it may fall after now: dropped below)
+                moment += timedelta(days=rng.uniform(1, 10))
+            session = {"sessionId": f"session-{seed}-{n}-{visit}"}
+            for _ in range(rng.randint(1, 6)):
+                moment += timedelta(minutes=rng.uniform(1, 20))
+                path = rng.choice(PAGES)
+                messages.append({"type": "page", "anonymousId": anonymous_id, "name": "Page", "context": session,
+                                 "properties": {"path": path}, "timestamp": moment.isoformat(),
+                                 "messageId": f"sample-{seed}-{len(messages)}"})
+                if rng.random() < 0.04:
+                    error_type, message = rng.choice(ERRORS)
+                    messages.append({"type": "track", "anonymousId": anonymous_id, "event": "$error",
+                                     "context": session,
+                                     "properties": {"error_type": error_type, "message": message, "path": path},
+                                     "timestamp": (moment + timedelta(seconds=5)).isoformat(),
+                                     "messageId": f"sample-{seed}-{len(messages)}"})
         if rng.random() < 0.45:
             user_id = f"user-{seed}-{n}"
             moment += timedelta(minutes=rng.uniform(1, 30))
             plan = rng.choice(PLANS)
-            messages.append({"type": "identify", "userId": user_id, "anonymousId": anonymous_id,
+            messages.append({"type": "identify", "userId": user_id, "anonymousId": anonymous_id, "context": session,
                              "traits": {"plan": plan, "email": f"{user_id}@example.com"},
                              "timestamp": moment.isoformat(), "messageId": f"sample-{seed}-{len(messages)}"})
             messages.append({"type": "track", "userId": user_id, "event": "Signed Up", "properties": {"plan": plan},
+                             "context": session,
                              "timestamp": moment.isoformat(), "messageId": f"sample-{seed}-{len(messages)}"})
             for _ in range(rng.choice([0, 0, 1, 2, 3])):
                 moment += timedelta(hours=rng.uniform(1, 96))

@@ -154,6 +154,9 @@ OPERATIONS: dict[str, Callable[[Walk], Expect]] = {
         f"/api/v1/dashboards/{d}", {"description": "Weekly"}, "update", "dashboard", d))(w.dashboard()),
     "DELETE /api/v1/dashboards/{dashboard_id}": lambda w: (lambda d: Expect(
         f"/api/v1/dashboards/{d}", None, "delete", "dashboard", d))(w.dashboard()),
+    "POST /api/v1/dashboards/from-template": lambda w: Expect("/api/v1/dashboards/from-template",
+                                                               {"template": "technical", "name": "walked-template"},
+                                                               "create", "dashboard"),
     "POST /api/v1/dashboards/{dashboard_id}/duplicate": lambda w: Expect(
         f"/api/v1/dashboards/{w.dashboard()}/duplicate", {}, "create", "dashboard"),
     "POST /api/v1/dashboards/{dashboard_id}/widgets": lambda w: Expect(

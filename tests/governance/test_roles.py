@@ -25,6 +25,7 @@ from django_tenants.utils import schema_context
 
 from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
+from apps.dashboards.models import Dashboard
 from apps.events.models import Event, Person, PrivacyJob
 from apps.governance.models import PrivacyJob as GovernancePrivacyJob
 from apps.governance.models import (
@@ -121,7 +122,7 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by
 # `_walk_custom_view` below.
 CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "governance_privacyjob_download",
-                "governance_bicredential_rotate", "governance_bicredential_revoke"}
+                "governance_bicredential_rotate", "governance_bicredential_revoke", "dashboards_dashboard_from_template"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list", "events_realtime", "events_realtime_data"}
@@ -370,6 +371,15 @@ def _walk_custom_views(console: Any, role: str) -> None:
         assert page.status_code == (200 if role == ROLE_ADMIN else 403), action
         if role != ROLE_ADMIN:
             assert console.post(f"/admin/governance/bicredential/{credential.pk}/{action}/").status_code == 403
+    # "New from template" on dashboards: whoever may add dashboards (editors and admins; its use:
+    # tests/dashboards/test_templates.py).
+    may_add = role in (ROLE_EDITOR, ROLE_ADMIN)
+    assert console.get("/admin/dashboards/dashboard/from-template/").status_code == (200 if may_add else 403)
+    made = console.post("/admin/dashboards/dashboard/from-template/", {"template": "executive",
+                                                                       "name": f"walk-{role}"})
+    assert made.status_code == (302 if may_add else 403)
+    with schema_context(console.tenant.schema_name):
+        assert Dashboard.objects.filter(name=f"walk-{role}").exists() == may_add
 
 
 def test_a_viewer_runs_no_action_and_makes_no_share_link(console, acme):

@@ -47,6 +47,19 @@ class DuplicateInput(serializers.Serializer):
     owner = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
+class FromTemplateInput(serializers.Serializer):
+    template = serializers.CharField(max_length=100, help_text="A template's name (GET /api/v1/dashboards/templates).")
+    name = serializers.CharField(max_length=100, required=False, help_text="Default: the template's name.")
+    display_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
+
+
+class TemplateOutput(serializers.Serializer):
+    name = serializers.CharField()
+    display_name = serializers.CharField()
+    description = serializers.CharField()
+    category = serializers.CharField()
+
+
 class WidgetInput(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     title = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

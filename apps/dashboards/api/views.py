@@ -11,6 +11,7 @@ from apps.core.api import TenantApi
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
 from apps.dashboards import selectors, services
+from apps.dashboards.templates_catalog import TEMPLATES
 from apps.insights.budget import query_rate_check
 from apps.dashboards.api.serializers import (
     DashboardInput,
@@ -18,7 +19,9 @@ from apps.dashboards.api.serializers import (
     DashboardPatch,
     DataParams,
     DuplicateInput,
+    FromTemplateInput,
     ShareOutput,
+    TemplateOutput,
     WidgetInput,
     WidgetOutput,
     WidgetPatch,
@@ -69,6 +72,23 @@ class DashboardDuplicateApi(TenantApi):
         dashboard = selectors.dashboard_get(dashboard_id=dashboard_id)
         copy = services.dashboard_duplicate(dashboard=dashboard, **self.validate(DuplicateInput, request.data))
         return Response(DashboardOutput(copy).data, status=201)
+
+
+@extend_schema(tags=["dashboards"])
+class TemplateListApi(TenantApi):
+    @extend_schema(responses=TemplateOutput(many=True), summary="The dashboard templates")
+    def get(self, request: Request) -> Response:
+        return Response(TemplateOutput(list(TEMPLATES.values()), many=True).data)
+
+
+@extend_schema(tags=["dashboards"])
+class DashboardFromTemplateApi(TenantApi):
+    @extend_schema(request=FromTemplateInput, responses={201: DashboardOutput, **error_responses(409)},
+                   summary="Create a dashboard from a template, over the tenant's own events and metrics")
+    def post(self, request: Request) -> Response:
+        dashboard = services.dashboard_from_template(tenant=request.user.tenant,
+                                                     **self.validate(FromTemplateInput, request.data))
+        return Response(DashboardOutput(dashboard).data, status=201)
 
 
 @extend_schema(tags=["dashboards"])
