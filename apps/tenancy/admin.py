@@ -39,7 +39,7 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [DomainInline, ApiKeyInline]
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
-        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota"]
+        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota", "session_gap_minutes"]
         return fields + ["schema_name", "created_at"] if obj else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
@@ -54,7 +54,7 @@ class TenantAdmin(admin.ModelAdmin):
             return
         created = tenant_create(
             slug=obj.slug, name=obj.name, timezone=obj.timezone, retention_days=obj.retention_days,
-            monthly_event_quota=obj.monthly_event_quota,
+            monthly_event_quota=obj.monthly_event_quota, session_gap_minutes=obj.session_gap_minutes,
         )
         obj.pk = created.tenant.pk
         obj.schema_name = created.tenant.schema_name
