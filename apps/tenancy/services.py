@@ -110,16 +110,23 @@ def tenant_update(*, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
     """Change a tenant's settings (any of TENANT_SETTINGS); the slug and schema never change.
     Saved with save(), so receivers of the tenant's post_save (the BI views, which follow the
     session gap) see the change."""
+    diff: dict[str, list[Any]] = {}
     for field, value in changes.items():
         if field not in TENANT_SETTINGS:
             raise ValidationFailed(f"{field!r} cannot be changed.", details={field: "read-only"})
+        if getattr(tenant, field) != value:
+            diff[field] = [getattr(tenant, field), value]
         setattr(tenant, field, value)
     try:
         tenant.full_clean(exclude=["schema_name", "slug"], validate_unique=False)
     except ValidationError as exc:
         raise ValidationFailed("The tenant is not valid.", details=exc.message_dict) from None
-    tenant.save(update_fields=list(changes) or None)
-    logger.info("tenant updated", extra={"tenant": tenant.slug, "fields": sorted(changes)})
+    if not diff:
+        return tenant
+    tenant.save(update_fields=list(diff))
+    audit_event.send(sender=Tenant, action="tenant_updated", object_type="tenant", object_id=tenant.slug,
+                     object_repr=tenant.name, schema_name=tenant.schema_name, changes=diff)
+    logger.info("tenant updated", extra={"tenant": tenant.slug, "fields": sorted(diff)})
     return tenant
 
 
