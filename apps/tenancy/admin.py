@@ -39,8 +39,9 @@ class TenantAdmin(admin.ModelAdmin):
     inlines = [DomainInline, ApiKeyInline]
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
-        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota", "session_gap_minutes"]
-        return fields + ["schema_name", "created_at"] if obj else fields
+        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota"]
+        # The session gap is a setting of an existing tenant (a new one starts with the default, 30).
+        return fields + ["session_gap_minutes", "schema_name", "created_at"] if obj else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "slug") if obj else ()
@@ -54,7 +55,7 @@ class TenantAdmin(admin.ModelAdmin):
             return
         created = tenant_create(
             slug=obj.slug, name=obj.name, timezone=obj.timezone, retention_days=obj.retention_days,
-            monthly_event_quota=obj.monthly_event_quota, session_gap_minutes=obj.session_gap_minutes,
+            monthly_event_quota=obj.monthly_event_quota,
         )
         obj.pk = created.tenant.pk
         obj.schema_name = created.tenant.schema_name

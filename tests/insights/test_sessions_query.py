@@ -127,3 +127,14 @@ def test_dashboards_draw_sessions(visits):
     assert [(s["name"], s["values"]) for s in views["daily"]["series"]] == [("sessions", [3, 1]),
                                                                             ("bounce_rate", [1 / 3, 1])]
     assert views["table"]["columns"] == ["bucket", "sessions", "bounce_rate"] and len(views["table"]["rows"]) == 2
+
+
+def test_the_platform_console_shows_the_gap_of_an_existing_tenant(client, acme):
+    from tests.tenancy.test_console_routing import make_staff
+
+    make_staff(None, "platform-admin")
+    client.post("/admin/login/", {"username": "platform-admin", "password": "pw-123456"}, HTTP_HOST="localhost")
+    page = client.get(f"/admin/tenancy/tenant/{acme.tenant.pk}/change/", HTTP_HOST="localhost")
+    assert page.status_code == 200 and b'name="session_gap_minutes"' in page.content
+    add = client.get("/admin/tenancy/tenant/add/", HTTP_HOST="localhost")
+    assert add.status_code == 200 and b'name="session_gap_minutes"' not in add.content
