@@ -138,3 +138,21 @@ def test_the_platform_console_shows_the_gap_of_an_existing_tenant(client, acme):
     assert page.status_code == 200 and b'name="session_gap_minutes"' in page.content
     add = client.get("/admin/tenancy/tenant/add/", HTTP_HOST="localhost")
     assert add.status_code == 200 and b'name="session_gap_minutes"' not in add.content
+
+
+def test_only_queries_with_a_session_filter_cut_sessions(visits):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    trend = {"kind": "trends", "series": [{"event": "Click"}], **RANGE, "refresh": True}
+    funnel = {"kind": "funnel", "steps": [{"event": "Click"}, {"event": "Buy"}], **RANGE, "refresh": True}
+    session_filter = {"property": "$event_count", "operator": "gte", "value": 1, "type": "session"}
+    with schema_context(visits.tenant.schema_name):
+        for spec in (trend, funnel):
+            with CaptureQueriesContext(connection) as plain:
+                query_run(data=spec, tenant=visits.tenant)
+            with CaptureQueriesContext(connection) as filtered:
+                query_run(data={**spec, "filters": [session_filter]}, tenant=visits.tenant)
+            assert not any("skey" in q["sql"] for q in plain.captured_queries), spec["kind"]
+            assert not any("session_gap_minutes" in q["sql"] for q in plain.captured_queries)
+            assert any("skey" in q["sql"] for q in filtered.captured_queries), spec["kind"]
