@@ -134,8 +134,9 @@ def to_duckdb(directory: Path) -> Any:
     started = time.perf_counter()
     exports = {
         "events": ('SELECT id, "timestamp", event, distinct_id, properties ->> \'path\', '
-                   "properties ->> 'browser' FROM events",
-                   "id BIGINT, ts TIMESTAMPTZ, event VARCHAR, distinct_id VARCHAR, path VARCHAR, browser VARCHAR"),
+                   "properties ->> 'browser', COALESCE(session_id, properties ->> '$session_id') FROM events",
+                   "id BIGINT, ts TIMESTAMPTZ, event VARCHAR, distinct_id VARCHAR, path VARCHAR, browser VARCHAR, "
+                   "client VARCHAR"),
         "person_distinct_ids": ("SELECT distinct_id, person_id FROM person_distinct_ids",
                                 "distinct_id VARCHAR, person_id BIGINT"),
     }
@@ -252,6 +253,34 @@ def duck_retention(db: Any, spec: dict) -> dict[datetime, list[int]]:
     return cohorts
 
 
+def duck_sessions(db: Any, spec: dict) -> dict[datetime, tuple[int, float]]:
+    """{local day: (sessions, median duration in seconds, rounded to 1 ms)}: the client's session id,
+    else the person's events split where they are more than 30 minutes apart (docs/sessions.md)."""
+    sql = f"""
+        WITH ev AS (
+            SELECT e.id, e.ts, {PERSON} AS person, e.client
+            FROM events e LEFT JOIN person_distinct_ids pdi ON pdi.distinct_id = e.distinct_id
+            WHERE e.ts >= $start AND e.ts < $end
+        ), marked AS (
+            SELECT *, CASE WHEN client IS NULL AND ts - lag(ts) OVER (PARTITION BY person, client IS NULL
+                                                                     ORDER BY ts, id) <= INTERVAL 30 MINUTE
+                           THEN 0 ELSE 1 END AS starts
+            FROM ev
+        ), keyed AS (
+            SELECT *, CASE WHEN client IS NOT NULL THEN 'c' || client
+                           ELSE 'p' || person || '-' || CAST(sum(starts) OVER (
+                               PARTITION BY person, client IS NULL ORDER BY ts, id) AS VARCHAR) END AS skey
+            FROM marked
+        ), sessions AS (
+            SELECT min(ts) AS started, epoch_us(max(ts)) - epoch_us(min(ts)) AS micros FROM keyed GROUP BY skey
+        )
+        SELECT date_trunc('day', timezone($zone, started)), count(*), quantile_cont(micros, 0.5) / 1e6
+        FROM sessions GROUP BY 1
+    """
+    rows = db.execute(sql, {"start": spec["_start"], "end": spec["_end"], "zone": ZONE}).fetchall()
+    return {day: (n, round(median, 3)) for day, n, median in rows}
+
+
 # --- the engine's answers in the same shapes ----------------------------------------------------------
 
 
@@ -266,6 +295,12 @@ def engine_trends(answer: dict) -> dict[tuple[str | None, datetime], int]:
 
 def engine_funnel(answer: dict) -> list[tuple[int, float | None]]:
     return [(s["count"], s["median_seconds_from_previous"]) for s in answer["steps"]]
+
+
+def engine_sessions(answer: dict) -> dict[datetime, tuple[int, float]]:
+    series = {s["measure"]: s for s in answer["series"]}
+    return {local(b): (n, round(m, 3)) for b, n, m in zip(series["sessions"]["buckets"], series["sessions"]["values"],
+                                                         series["median_duration"]["values"]) if n}
 
 
 def engine_retention(answer: dict) -> dict[datetime, list[int]]:
@@ -338,9 +373,13 @@ def main() -> None:
         ("retention, 8 weeks, 90 days", "retention",
          {"kind": "retention", "start_event": "Signed Up", "return_event": "Logged In", "period": "week",
           "periods": 8, "date_from": FIRST_DAY, "date_to": last_day}),
+        ("sessions, daily, 30 days, count and median duration", "sessions",
+         {"kind": "sessions", "interval": "day", "measures": ["sessions", "median_duration"],
+          "date_from": "2026-09-01", "date_to": "2026-10-01"}),
     ]
-    duck_of = {"trends": duck_trends, "funnel": duck_funnel, "retention": duck_retention}
-    engine_of = {"trends": engine_trends, "funnel": engine_funnel, "retention": engine_retention}
+    duck_of = {"trends": duck_trends, "funnel": duck_funnel, "retention": duck_retention, "sessions": duck_sessions}
+    engine_of = {"trends": engine_trends, "funnel": engine_funnel, "retention": engine_retention,
+                 "sessions": engine_sessions}
 
     with schema_context(tenant.schema_name), tempfile.TemporaryDirectory() as scratch:
         db = to_duckdb(Path(scratch))

@@ -27,11 +27,11 @@ DASHBOARD_FIELDS = ("name", "display_name", "category", "description", "layout",
 WIDGET_FIELDS = ("name", "title", "widget_type", "query_config", "options", "position")
 # The query kinds each widget type can draw.
 KINDS = {
-    "number": {"trends", "metric", "segment_size"},
-    "line": {"trends", "metric", "segment_size"},
-    "bar": {"trends", "metric", "segment_size"},
+    "number": {"trends", "metric", "segment_size", "sessions"},
+    "line": {"trends", "metric", "segment_size", "sessions"},
+    "bar": {"trends", "metric", "segment_size", "sessions"},
     "gauge": {"trends", "metric", "segment_size"},
-    "table": {"trends", "metric", "segment_size", "funnel", "retention", "events"},
+    "table": {"trends", "metric", "segment_size", "funnel", "retention", "events", "sessions"},
     "funnel": {"funnel"},
     "retention": {"retention"},
 }
@@ -240,6 +240,8 @@ def _series(answer: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
     for s in series:
         if answer["kind"] == "metric":
             name = ", ".join(f"{k}={v}" for k, v in s["group"].items()) or answer["metric"]
+        elif answer["kind"] == "sessions":
+            name = s["measure"] + ("" if s.get("breakdown_value") is None else f": {s['breakdown_value']}")
         else:
             name = s["event"] + ("" if s["math"] == "total" else f" ({s['math']})")
             if s.get("breakdown_value") is not None:
@@ -249,8 +251,9 @@ def _series(answer: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
 
 
 def _number(answer: dict[str, Any], series: list[dict[str, Any]]) -> float | int | None:
-    """A trends widget's total over the range; a metric's or a segment's latest value."""
-    if answer["kind"] == "trends":
+    """A trends or sessions widget's total over the range (its first series); a metric's or a
+    segment's latest value."""
+    if answer["kind"] in ("trends", "sessions"):
         return answer["series"][0]["total"] if answer["series"] else 0
     values = [v for v in (series[0]["values"] if series else []) if v is not None]
     return values[-1] if values else None

@@ -85,3 +85,24 @@ class PrivacyJob(models.Model):
     class Meta:
         db_table = "privacy_jobs"
         ordering = ["-id"]
+
+
+class ExplicitSession(models.Model):
+    """A session a client opened with `POST /api/v1/sessions/start` (and may close with
+    `.../{id}/end`). Its start and end are also events (`$session_start`, `$session_end`) carrying
+    its id as their session id, so every query sees it as one session."""
+
+    id = models.CharField(primary_key=True, max_length=40)
+    distinct_id = models.TextField()
+    user_id = models.TextField(null=True, blank=True)
+    anonymous_id = models.TextField(null=True, blank=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "explicit_sessions"
+        ordering = ["-started_at"]
+
+    def __str__(self) -> str:
+        return self.id

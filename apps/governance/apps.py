@@ -17,6 +17,17 @@ class GovernanceConfig(AppConfig):
         self._tracking_plan_ready()
         self._keys_ready()
         self._audit_ready()
+        self._bi_ready()
+
+    @staticmethod
+    def _bi_ready() -> None:
+        """The BI views follow the tenant's session gap."""
+        from django.db.models.signals import post_save
+
+        from apps.governance.bi.services import tenant_saved
+        from apps.tenancy.models import Tenant
+
+        post_save.connect(tenant_saved, sender=Tenant, dispatch_uid="bi_views_follow_tenant")
 
     def _tracking_plan_ready(self) -> None:
         from django.db.models.signals import post_delete, post_save

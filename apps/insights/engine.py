@@ -18,11 +18,12 @@ from django.db import OperationalError, connection, transaction
 from psycopg.errors import QueryCanceled
 
 from apps.core.exceptions import Unavailable, ValidationFailed
-from apps.core.timeranges import range_resolve, zone_get
+from apps.core.timeranges import TimeRange, range_resolve, zone_get
 from apps.events import selectors as event_selectors
 from apps.core import throttle
 from apps.insights import budget
-from apps.insights.queries import funnel, retention, summary, trends
+from apps.insights.queries import funnel, retention, sessions, summary, trends
+from apps.insights.sessionize import has_session_filters
 from apps.insights.segments import segment_condition, segment_version
 from apps.insights.spec import (
     EventsSpec,
@@ -31,6 +32,7 @@ from apps.insights.spec import (
     QuerySpec,
     RetentionSpec,
     SegmentSizeSpec,
+    SessionsSpec,
     SummarySpec,
     TrendsSpec,
 )
@@ -77,7 +79,8 @@ def query_check(*, data: Any, tenant: Any) -> tuple[QuerySpec, Any]:
 def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     """Run the spec `data` in the current tenant schema (`tenant` is its row: default time zone)."""
     spec, time_range = query_check(data=data, tenant=tenant)
-    key = _cache_key(spec, time_range)
+    gap = session_gap(tenant) if uses_sessions(spec) else None
+    key = _cache_key(spec, time_range, gap)
     if not spec.refresh and settings.ENABLE_QUERY_CACHE:
         hit = _cache_get(key)
         if hit is not None:
@@ -85,7 +88,7 @@ def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     # Only work that reaches PostgreSQL takes a slot: a tenant's cache hits never queue.
     with throttle.slot(key=f"queries:{connection.schema_name}", limit=settings.QUERY_CONCURRENCY_PER_TENANT,
                        lease_seconds=settings.QUERY_TIMEOUT_MS // 1000 + 5, what="queries"):
-        answer = _compute(spec, time_range)
+        answer = _compute(spec, time_range, gap)
     answer["computed_at"] = datetime.now(timezone.utc).isoformat()
     ttl = settings.QUERY_CACHE_TTL_NOW if time_range.touches_now else settings.QUERY_CACHE_TTL_PAST
     if settings.ENABLE_QUERY_CACHE:
@@ -93,13 +96,33 @@ def query_run(*, data: Any, tenant: Any) -> dict[str, Any]:
     return {**answer, "cached": False}
 
 
-def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
+def uses_sessions(spec: QuerySpec) -> bool:
+    """Whether the answer depends on how sessions are cut (the tenant's gap)."""
+    if isinstance(spec, (SessionsSpec, SummarySpec)):
+        return True
+    lists = [spec.filters]
+    if isinstance(spec, TrendsSpec):
+        lists += [series.filters for series in spec.series]
+    if isinstance(spec, FunnelSpec):
+        lists += [step.filters for step in spec.steps]
+    return has_session_filters(*lists)
+
+
+def session_gap(tenant: Any) -> int:
+    """The tenant's session gap, read now (the tenant row a request carries may be seconds old)."""
+    from apps.tenancy.models import Tenant
+
+    gap = Tenant.objects.filter(pk=tenant.pk).values_list("session_gap_minutes", flat=True).first()
+    return gap if gap is not None else tenant.session_gap_minutes
+
+
+def _compute(spec: QuerySpec, time_range: Any, gap: int | None = None) -> dict[str, Any]:
     """Runs the kind's queries in one read transaction with the query memory and time limits."""
     try:
         with transaction.atomic(), connection.cursor() as cursor:
             cursor.execute("SELECT set_config('work_mem', %s, true), set_config('statement_timeout', %s, true)",
                            [f"{settings.QUERY_WORK_MEM_MB}MB", f"{budget.statement_timeout_ms()}ms"])
-            return _answer(spec, time_range)
+            return _answer(spec, time_range, gap)
     except OperationalError as exc:
         if isinstance(exc.__cause__, QueryCanceled):
             raise Unavailable(f"The query ran past its time limit ({settings.QUERY_TIMEOUT_MS} ms a statement, "
@@ -108,16 +131,20 @@ def _compute(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
         raise
 
 
-def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
+def _answer(spec: QuerySpec, time_range: Any, gap: int | None) -> dict[str, Any]:
+    if isinstance(spec, SessionsSpec):
+        return {"kind": "sessions", "interval": spec.interval, "timezone": time_range.zone.key,
+                "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
+                "series": sessions.run(spec, time_range, gap_minutes=gap)}
     if isinstance(spec, TrendsSpec):
-        series = trends.run(spec, time_range)
+        series = trends.run(spec, time_range, gap_minutes=gap)
         return {"kind": "trends", "interval": spec.interval, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
                 "series": [asdict(s) for s in series]}
     if isinstance(spec, FunnelSpec):
         return {"kind": "funnel", "window": spec.window, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
-                "steps": funnel.run(spec, time_range)}
+                "steps": funnel.run(spec, time_range, gap_minutes=gap)}
     if isinstance(spec, RetentionSpec):
         return {"kind": "retention", "period": spec.period, "periods": spec.periods, "timezone": time_range.zone.key,
                 "date_from": time_range.start.isoformat(), "date_to": time_range.end.isoformat(),
@@ -138,7 +165,7 @@ def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
     if isinstance(spec, SummarySpec):
         return {"kind": "summary", "timezone": time_range.zone.key, "date_from": time_range.start.isoformat(),
                 "date_to": time_range.end.isoformat(),
-                **summary.run(spec, time_range, sessions=_session_counts(spec, time_range))}
+                **summary.run(spec, time_range, sessions=_session_counts(spec, time_range, gap))}
     if isinstance(spec, SegmentSizeSpec):
         from apps.segments.selectors import segment_sizes
 
@@ -164,21 +191,29 @@ def _answer(spec: QuerySpec, time_range: Any) -> dict[str, Any]:
             "date_to": time_range.end.isoformat(), "results": EventOutput(rows, many=True).data}
 
 
-def _session_counts(spec: SummarySpec, time_range: Any) -> tuple[int | None, int | None]:
-    """The sessions kind's count over the range and over the previous period (summary step 3);
-    unknown (None) until the sessions kind exists."""
-    return None, None
+def _session_counts(spec: SummarySpec, time_range: TimeRange, gap: int) -> tuple[int, int]:
+    """The sessions kind's count over the range and over the previous period (summary step 3),
+    with the summary's filters and segment."""
+    counted = SessionsSpec(measures=["sessions"], interval="month", filters=spec.filters, segment=spec.segment)
+    previous = summary.periods(time_range)
+    counts = []
+    for start, end in ((previous.start, previous.end), (previous.previous_start, previous.start)):
+        series = sessions.run(counted, TimeRange(start=start, end=end, zone=time_range.zone), gap_minutes=gap)
+        counts.append(int(series[0]["total"]) if series else 0)
+    return counts[0], counts[1]
 
 
-def _cache_key(spec: QuerySpec, time_range: Any) -> str:
+def _cache_key(spec: QuerySpec, time_range: Any, gap: int | None = None) -> str:
     """The spec plus its resolved range to the minute: a relative range (`-7d`) asked within the
     same minute shares an answer; a minute later it is another question. Answers for ranges that
-    reach now live QUERY_CACHE_TTL_NOW seconds, so they are never staler than that."""
+    reach now live QUERY_CACHE_TTL_NOW seconds, so they are never staler than that. Answers that
+    depend on sessions also name the session gap they were cut with."""
     normalized = msgspec.structs.replace(spec, refresh=False)
     minute = "%Y-%m-%dT%H:%M"
     digest = hashlib.sha256(
         _encode(normalized) + time_range.start.strftime(minute).encode() + time_range.end.strftime(minute).encode()
         + time_range.zone.key.encode() + segment_version(spec.segment).encode()
+        + (b"" if gap is None else f"|gap={gap}".encode())
     ).hexdigest()
     return f"query:v{CACHE_VERSION}:{connection.schema_name}:{digest}"
 

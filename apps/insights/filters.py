@@ -29,10 +29,6 @@ PERSON_JOIN = "LEFT JOIN person_overrides po ON po.old_person_id = e.person_id"
 # Person filters and breakdowns read `p.traits` (after PERSON_JOIN).
 TRAITS_JOIN = f"LEFT JOIN persons p ON p.id = {PERSON}"
 _COLUMNS = {"event": "e.properties", "person": "p.traits"}
-# The URL of a page view `e`: Segment's properties.url, PostHog's $current_url, Segment's
-# context.page.url, or the path alone; NULL for other events.
-PAGE_URL = ("CASE WHEN e.event_type = 'page' THEN COALESCE(e.properties->>'url', e.properties->>'$current_url', "
-            "e.context->'page'->>'url', e.properties->>'path') END")
 _NUMERIC = {"gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 
 
@@ -63,8 +59,13 @@ def events_of_steps_sql(steps: list[Any]) -> tuple[str, list[Any]]:
     return "(" + " OR ".join(parts) + ")", params
 
 
-def filter_sql(f: PropertyFilter, field: str) -> tuple[str, list[Any]]:
-    column = _COLUMNS[f.type]
+def filter_sql(f: PropertyFilter, field: str, column: str | None = None) -> tuple[str, list[Any]]:
+    """One filter on its JSON column (`column`, or the one its type reads)."""
+    if column is None:
+        if f.type not in _COLUMNS:
+            raise ValidationFailed("Session filters apply to trends, funnels and sessions queries only.",
+                                   details={field: f.type})
+        column = _COLUMNS[f.type]
     op, value, key = f.operator, f.value, f.property
     listed = isinstance(value, list)
     if op in ("in", "not_in"):
@@ -97,10 +98,14 @@ def filter_sql(f: PropertyFilter, field: str) -> tuple[str, list[Any]]:
     raise ValidationFailed(f"Unknown operator {op!r}.", details={field: op})  # unreachable: the spec allow-lists
 
 
-def filters_sql(filters: list[PropertyFilter], field: str) -> tuple[str, list[Any], bool]:
-    """AND of the filters, its parameters, and whether the person (p) must be joined."""
+def filters_sql(filters: list[PropertyFilter], field: str, *, sessions: bool = False) -> tuple[str, list[Any], bool]:
+    """AND of the filters, its parameters, and whether the person (p) must be joined. Session
+    filters are left out when the caller applies them itself (`sessions`, apps/insights/sessionize.py);
+    otherwise they are refused."""
     parts, params, needs_person = [], [], False
     for index, f in enumerate(filters):
+        if sessions and f.type == "session":
+            continue
         sql, values = filter_sql(f, f"{field}[{index}]")
         parts.append(sql)
         params.extend(values)

@@ -34,12 +34,22 @@ class _ByEvent:
         return self.event if self.event is not None else str(self.event_type)
 
 
+# The properties of a session (apps/insights/sessionize.py) that filters and breakdowns may name.
+SESSION_PROPERTIES = ("$entry_page", "$exit_page", "$session_duration", "$event_count", "$page_count")
+SESSION_BREAKDOWNS = ("$entry_page", "$exit_page")
+
+
 class PropertyFilter(msgspec.Struct, forbid_unknown_fields=True):
     property: Name
     operator: Operator
     value: Union[Scalar, list[Scalar]] = None
-    # `event`: the event's properties; `person`: the person's traits.
-    type: Literal["event", "person"] = "event"
+    # `event`: the event's properties; `person`: the person's traits; `session`: the properties of
+    # the event's session (trends, funnels and the sessions kind).
+    type: Literal["event", "person", "session"] = "event"
+
+    def __post_init__(self) -> None:
+        if self.type == "session" and self.property not in SESSION_PROPERTIES:
+            raise ValueError(f"a session filter names one of {', '.join(SESSION_PROPERTIES)}")
 
 
 class Series(_ByEvent, msgspec.Struct, forbid_unknown_fields=True):
@@ -52,8 +62,13 @@ class Series(_ByEvent, msgspec.Struct, forbid_unknown_fields=True):
 
 class Breakdown(msgspec.Struct, forbid_unknown_fields=True):
     property: Name
-    type: Literal["event", "person"] = "event"
+    # `session` (the sessions kind only): $entry_page or $exit_page.
+    type: Literal["event", "person", "session"] = "event"
     limit: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+
+    def __post_init__(self) -> None:
+        if self.type == "session" and self.property not in SESSION_BREAKDOWNS:
+            raise ValueError(f"a session breakdown names one of {', '.join(SESSION_BREAKDOWNS)}")
 
 
 class Common(msgspec.Struct, forbid_unknown_fields=True, tag_field="kind", kw_only=True):
@@ -127,10 +142,29 @@ class SegmentSizeSpec(Common, tag="segment_size"):
     interval: Interval = "day"
 
 
+SessionMeasure = Literal["sessions", "median_duration", "mean_duration", "bounce_rate", "events_per_session",
+                         "pages_per_session"]
+SESSION_MEASURES: tuple[str, ...] = SessionMeasure.__args__  # type: ignore[attr-defined]
+
+
+class SessionsSpec(Common, tag="sessions"):
+    """Sessions (apps/insights/queries/sessions.py): the measures per interval bucket and breakdown."""
+
+    interval: Interval = "day"
+    measures: Annotated[list[SessionMeasure], msgspec.Meta(min_length=1, max_length=6)] = msgspec.field(
+        default_factory=lambda: list(SESSION_MEASURES))
+    breakdown: Breakdown | None = None
+
+    def __post_init__(self) -> None:
+        if len(set(self.measures)) != len(self.measures):
+            raise ValueError("each measure at most once")
+
+
 class SummarySpec(Common, tag="summary"):
     """Headline figures against the previous period (apps/insights/queries/summary.py)."""
 
     top: Annotated[int, msgspec.Meta(ge=1, le=50)] = 5
 
 
-QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec, SegmentSizeSpec, SummarySpec]
+QuerySpec = Union[TrendsSpec, FunnelSpec, RetentionSpec, EventsSpec, MetricSpec, SegmentSizeSpec, SessionsSpec,
+                  SummarySpec]

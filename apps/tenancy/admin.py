@@ -40,7 +40,8 @@ class TenantAdmin(admin.ModelAdmin):
 
     def get_fields(self, request: HttpRequest, obj: Tenant | None = None) -> list[str]:
         fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota"]
-        return fields + ["schema_name", "created_at"] if obj else fields
+        # The session gap is a setting of an existing tenant (a new one starts with the default, 30).
+        return fields + ["session_gap_minutes", "schema_name", "created_at"] if obj else fields
 
     def get_readonly_fields(self, request: HttpRequest, obj: Tenant | None = None) -> tuple[str, ...]:
         return (*self.readonly_fields, "slug") if obj else ()

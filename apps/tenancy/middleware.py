@@ -30,11 +30,15 @@ from apps.tenancy.services import api_key_mark_used
 POSTHOG_PATH_PREFIXES: tuple[str, ...] = ("/batch", "/capture", "/e/")
 # The typed tracking forms (apps.metrics.api.typed), also under the seed's literal prefix.
 TYPED_TRACK_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/track/", "/api/analytics/track/")
+# Explicit sessions (apps.events.api.sessions): start and end, also under the seed's literal prefix.
+SESSION_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/sessions/", "/api/analytics/session/")
 # Paths whose tenant is named by an API key. The schema/docs pages under /api/ are public.
-API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", "/api/analytics/track/", *POSTHOG_PATH_PREFIXES)
+API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", "/api/analytics/track/", "/api/analytics/session/",
+                                          *POSTHOG_PATH_PREFIXES)
 # Of those, the ones a write key may use (ingestion).
 INGESTION_PATH_PREFIXES: tuple[str, ...] = (
-    "/v1/", "/api/v1/events/track", "/api/v1/events/batch", *TYPED_TRACK_PATH_PREFIXES, *POSTHOG_PATH_PREFIXES,
+    "/v1/", "/api/v1/events/track", "/api/v1/events/batch", *TYPED_TRACK_PATH_PREFIXES, *SESSION_PATH_PREFIXES,
+    *POSTHOG_PATH_PREFIXES,
 )
 
 TENANT_API_URLCONF = "analytics_project.urls_tenant"

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from django.contrib.postgres.fields import ArrayField
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 from django_tenants.models import DomainMixin, TenantMixin
@@ -43,6 +43,10 @@ class Tenant(TenantMixin):
     timezone = models.CharField(max_length=64, default="UTC", validators=[validate_timezone])
     retention_days = models.PositiveIntegerField(default=365)
     monthly_event_quota = models.PositiveBigIntegerField(default=10_000_000)
+    # A person's events without a client session id start a new session after a gap longer than this.
+    session_gap_minutes = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1), MaxValueValidator(1440)],
+        help_text="Minutes of inactivity after which a person's next event starts a new session (1-1440).")
     created_at = models.DateTimeField(auto_now_add=True)
 
     # Schemas are created by `tenant_create` (cloned from the template schema) and never dropped

@@ -66,6 +66,7 @@ def tenant_create(
     timezone: str = "UTC",
     retention_days: int = 365,
     monthly_event_quota: int = 10_000_000,
+    session_gap_minutes: int = 30,
 ) -> TenantCreated:
     """Create a tenant: its row, its schema (cloned from the template schema), its console domain
     `<slug>.<BASE_DOMAIN>`, and one write and one secret key. All or nothing."""
@@ -76,6 +77,7 @@ def tenant_create(
         timezone=timezone,
         retention_days=retention_days,
         monthly_event_quota=monthly_event_quota,
+        session_gap_minutes=session_gap_minutes,
     )
     try:
         tenant.full_clean(exclude=["schema_name"], validate_unique=False)
@@ -99,6 +101,33 @@ def tenant_create(
         raise TenantAlreadyExists(f"A tenant {slug!r} already exists.") from None
     logger.info("tenant created", extra={"tenant": slug})
     return TenantCreated(tenant=tenant, domain=domain, write_key=write_key, secret_key=secret_key)
+
+
+TENANT_SETTINGS = ("name", "timezone", "retention_days", "monthly_event_quota", "session_gap_minutes")
+
+
+def tenant_update(*, tenant: Tenant, changes: dict[str, Any]) -> Tenant:
+    """Change a tenant's settings (any of TENANT_SETTINGS); the slug and schema never change.
+    Saved with save(), so receivers of the tenant's post_save (the BI views, which follow the
+    session gap) see the change."""
+    diff: dict[str, list[Any]] = {}
+    for field, value in changes.items():
+        if field not in TENANT_SETTINGS:
+            raise ValidationFailed(f"{field!r} cannot be changed.", details={field: "read-only"})
+        if getattr(tenant, field) != value:
+            diff[field] = [getattr(tenant, field), value]
+        setattr(tenant, field, value)
+    try:
+        tenant.full_clean(exclude=["schema_name", "slug"], validate_unique=False)
+    except ValidationError as exc:
+        raise ValidationFailed("The tenant is not valid.", details=exc.message_dict) from None
+    if not diff:
+        return tenant
+    tenant.save(update_fields=list(diff))
+    audit_event.send(sender=Tenant, action="tenant_updated", object_type="tenant", object_id=tenant.slug,
+                     object_repr=tenant.name, schema_name=tenant.schema_name, changes=diff)
+    logger.info("tenant updated", extra={"tenant": tenant.slug, "fields": sorted(diff)})
+    return tenant
 
 
 def tenant_domain(slug: str) -> str:

@@ -226,6 +226,9 @@ OPERATIONS: dict[str, Callable[[Walk], Expect]] = {
     "POST /platform/v1/tenants/{slug}/keys": lambda w: Expect(
         f"/platform/v1/tenants/{w.handle.slug}/keys", {"kind": "secret", "name": "walked"}, "key_issued", "api_key",
         platform=True),
+    "PATCH /platform/v1/tenants/{slug}": lambda w: Expect(
+        f"/platform/v1/tenants/{w.handle.slug}", {"session_gap_minutes": 45}, "tenant_updated", "tenant",
+        w.handle.slug, platform=True),
     "POST /platform/v1/keys/{prefix}/revoke": lambda w: (lambda p: Expect(
         f"/platform/v1/keys/{p}/revoke", None, "key_revoked", "api_key", p, tenant=_other_tenant(w),
         platform=True))(_key_of_other(w)),
@@ -237,7 +240,7 @@ INGESTION = {
     "POST /batch/", "POST /capture/", "POST /e/", "POST /batch", "POST /capture",
     "POST /api/v1/metrics/values/batch", "POST /api/v1/metrics/values", "POST /api/v1/metrics/{name}/values",
     "POST /api/v1/track/action", "POST /api/v1/track/api-request", "POST /api/v1/track/error",
-    "POST /api/v1/track/system-metrics",
+    "POST /api/v1/track/system-metrics", "POST /api/v1/sessions/start", "POST /api/v1/sessions/{session_id}/end",
 }
 # POST only because a query is a body: they read and change nothing.
 READS = {"POST /api/v1/query", "POST /api/v1/events/query", "POST /api/v1/segments/preview",

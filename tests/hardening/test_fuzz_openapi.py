@@ -136,11 +136,15 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
 
         tracking.event_definition_create(name="View", properties=[{"name": "path", "type": "string"}])
         bi_credential = bi.bi_credential_issue(tenant=tenant, name="fuzz").credential  # its role goes at rollback
+        from apps.events import sessions as explicit_sessions
+
+        explicit = explicit_sessions.session_start(tenant=tenant, api_key=handle.created.write_key.api_key,
+                                                   user_id="ann")
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
-        "run_id": run.pk, "ref": "View", "credential_id": bi_credential.pk,
+        "run_id": run.pk, "ref": "View", "credential_id": bi_credential.pk, "session_id": explicit.id,
     })
     yield handle
     KNOWN.clear()

@@ -156,6 +156,14 @@ def test_summary_agrees_with_pandas(summary_data, date_from, date_to, zone, top,
     if "T" not in date_from:  # a bare date is local midnight
         assert start == datetime.fromisoformat(date_from).replace(tzinfo=local)
     expected = reference(events, start, end, top=top, keep=keep)
+    # Sessions are the sessions kind's (itself checked against pandas in test_sessions_pandas.py).
+    with schema_context(acme.tenant.schema_name):
+        counted = [query_run(data={"kind": "sessions", "measures": ["sessions"], "interval": "month",
+                                   "date_from": a.isoformat(), "date_to": b.isoformat(), "timezone": zone,
+                                   "filters": filters}, tenant=acme.tenant)["series"][0]["total"]
+                   for a, b in ((start, end), (start - (end - start), start))]
+    expected["sessions"] = _figure(*counted)
+    assert counted[0] > 0 and counted[1] > 0
     assert expected["events"]["value"] > 0 and expected["events"]["previous"] > 0
     assert expected["top_pages"], "the data must hold page views in the range"
     _compare(answer, expected)

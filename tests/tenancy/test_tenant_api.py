@@ -20,6 +20,7 @@ def test_secret_key_answers_its_own_tenant(api_client, acme, globex):
         "retention_days": 365,
         "monthly_event_quota": 10_000_000,
         "created_at": response.json()["created_at"],
+        "session_gap_minutes": 30,
     }
     assert api_client.get(URL, **bearer(globex.secret_key)).json()["slug"] == "globex"
 

@@ -3,6 +3,7 @@
 from django.urls import path
 
 from apps.events.api import ingest
+from apps.events.api.sessions import SessionEndApi, SessionStartApi
 
 urlpatterns = [
     path("v1/track", ingest.segment_track, name="segment-track"),
@@ -16,6 +17,9 @@ urlpatterns = [
     path("api/v1/events/batch", ingest.native_batch, name="events-batch"),
     # The seed API's name for the same batch.
     path("api/v1/events/track/batch", ingest.native_batch, name="events-track-batch"),
+    # The seed's paths for explicit sessions (the same views as /api/v1/sessions/...).
+    path("api/analytics/session/start", SessionStartApi.as_view(), name="session-start-seed"),
+    path("api/analytics/session/<str:session_id>/end", SessionEndApi.as_view(), name="session-end-seed"),
     path("batch/", ingest.posthog_capture, name="posthog-batch"),
     path("batch", ingest.posthog_capture),
     path("capture/", ingest.posthog_capture, name="posthog-capture"),

@@ -44,6 +44,7 @@ NOT_AUDITED: dict[str, str] = {
     "events.person": "data: persons made by identify on the ingestion path; deletion is an audit_event",
     "events.persondistinctid": "data: identity merges from ingestion",
     "events.privacyjob": "a job's progress; the request is recorded as `person_deleted`",
+    "events.explicitsession": "data: sessions opened and closed on the ingestion path (their events say so)",
 }
 # Fields whose change alone is no change worth recording (bookkeeping, or computed by workers).
 IGNORED_FIELDS: dict[str, frozenset[str]] = {

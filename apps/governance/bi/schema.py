@@ -17,9 +17,11 @@ from dataclasses import dataclass
 
 from psycopg import sql
 
-# Bumped when a view's definition changes: the views of each BI schema are then made again.
-VERSION = 1
-SESSION_GAP_MINUTES = 30
+from apps.insights.sessionize import CLIENT_SESSION, PAGE_URL
+
+# Bumped when a view's definition changes: the views of each BI schema are then made again (as
+# they are when the tenant's session gap changes: it is part of the schema's stamp).
+VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -29,10 +31,8 @@ class View:
     body: str  # SQL; {t} is the tenant schema
 
 
-# The URL of a page view: Segment's properties.url, PostHog's $current_url, Segment's
-# context.page.url, or the path alone.
-_PAGE = ("CASE WHEN e.event_type = 'page' THEN COALESCE(e.properties->>'url', e.properties->>'$current_url', "
-         "e.context->'page'->>'url', e.properties->>'path') END")
+# The URL of a page view and the client's session id: the query engine's (sessions are cut alike).
+_PAGE = PAGE_URL
 
 VIEWS: tuple[View, ...] = (
     View("events", "Every stored event, with the person its distinct id resolves to after merges.", """
@@ -53,16 +53,17 @@ VIEWS: tuple[View, ...] = (
     View("person_distinct_ids", "Which person each distinct id belongs to (one row per id).", """
         SELECT d.distinct_id, d.person_id, d.created_at FROM {t}.person_distinct_ids d
     """),
-    View("sessions", "Sessions: a client's session id, or a person's events with no gap over 30 minutes.", f"""
+    View("sessions", "Sessions: a client's session id, or a person's events with no gap over the tenant's "
+                     "session gap (session_gap_minutes, 30 by default).", f"""
         WITH ev AS (
             SELECT e.id, e."timestamp", COALESCE(po.person_id, e.person_id) AS person_id,
-                   COALESCE(e.session_id, e.properties->>'$session_id') AS client_session,
+                   {CLIENT_SESSION} AS client_session,
                    {_PAGE} AS page
             FROM {{t}}.events e LEFT JOIN {{t}}.person_overrides po ON po.old_person_id = e.person_id
         ), gaps AS (
             SELECT ev.*, CASE WHEN ev."timestamp" - lag(ev."timestamp") OVER (
                                    PARTITION BY ev.person_id ORDER BY ev."timestamp", ev.id)
-                              <= interval '{SESSION_GAP_MINUTES} minutes' THEN 0 ELSE 1 END AS starts
+                              <= {{gap}} * interval '1 minute' THEN 0 ELSE 1 END AS starts
             FROM ev WHERE ev.client_session IS NULL
         ), keyed AS (
             SELECT id, "timestamp", person_id, page, 'client' AS source, client_session AS key
@@ -123,18 +124,18 @@ def bi_schema_name(slug: str) -> str:
     return "bi_" + slug.replace("-", "_")
 
 
-def _stamp() -> str:
-    return f"analytics BI views, version {VERSION}"
+def _stamp(gap_minutes: int) -> str:
+    return f"analytics BI views, version {VERSION}, session gap {gap_minutes} minutes"
 
 
-def bi_views_ensure(cursor, *, tenant_schema: str, bi_schema: str) -> bool:  # noqa: ANN001
-    """Make the BI schema and its views unless they are current. Whether they were (re)made: the
-    caller then grants SELECT again to the tenant's roles (dropping a view drops its grants).
-    Call inside a transaction; two callers are serialised by an advisory lock."""
+def bi_views_ensure(cursor, *, tenant_schema: str, bi_schema: str, gap_minutes: int = 30) -> bool:  # noqa: ANN001
+    """Make the BI schema and its views unless they are current (this VERSION, this session gap).
+    Whether they were (re)made: the caller then grants SELECT again to the tenant's roles (dropping a
+    view drops its grants). Call inside a transaction; two callers are serialised by an advisory lock."""
     cursor.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", [f"bi-schema:{bi_schema}"])
     cursor.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s", [bi_schema])
     row = cursor.fetchone()
-    if row is not None and row[0] == _stamp():
+    if row is not None and row[0] == _stamp(gap_minutes):
         cursor.execute("SELECT count(*) FROM pg_views WHERE schemaname = %s AND viewname = ANY(%s)",
                        [bi_schema, list(VIEW_NAMES)])
         if cursor.fetchone()[0] == len(VIEWS):
@@ -146,11 +147,11 @@ def bi_views_ensure(cursor, *, tenant_schema: str, bi_schema: str) -> bool:  # n
         cursor.execute(sql.SQL("DROP VIEW IF EXISTS {}.{}").format(bi, sql.Identifier(view.name)))
     for view in VIEWS:
         # The body is this module's constant SQL; the only names put in are quoted identifiers.
-        body = sql.SQL(view.body.replace("{t}", "{tenant}")).format(tenant=tenant)
+        body = sql.SQL(view.body.replace("{t}", "{tenant}")).format(tenant=tenant, gap=sql.Literal(int(gap_minutes)))
         target = sql.SQL("{}.{}").format(bi, sql.Identifier(view.name))
         cursor.execute(sql.SQL("CREATE VIEW {} AS {}").format(target, body))
         cursor.execute(sql.SQL("COMMENT ON VIEW {} IS {}").format(target, sql.Literal(view.description)))
-    cursor.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(bi, sql.Literal(_stamp())))
+    cursor.execute(sql.SQL("COMMENT ON SCHEMA {} IS {}").format(bi, sql.Literal(_stamp(gap_minutes))))
     return True
 
 

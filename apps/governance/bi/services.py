@@ -162,9 +162,40 @@ def _views_refresh(cursor, *, tenant: Any) -> None:  # noqa: ANN001
     """The views made (again) when missing or out of date (a new definition, a restored tenant
     schema, whose drop took the views with it), and granted again to every active role."""
     bi_schema = bi_schema_name(tenant.slug)
-    if bi_views_ensure(cursor, tenant_schema=tenant.schema_name, bi_schema=bi_schema):
+    if bi_views_ensure(cursor, tenant_schema=tenant.schema_name, bi_schema=bi_schema,
+                       gap_minutes=tenant.session_gap_minutes):
         cursor.execute("SELECT rolname FROM pg_roles WHERE rolname = ANY(%s)", [_active_roles()])
         roles.views_grant(cursor, roles=[row[0] for row in cursor.fetchall()], bi_schema=bi_schema, views=VIEW_NAMES)
+
+
+def bi_views_follow_tenant(*, tenant: Any) -> bool:
+    """After a tenant's settings changed: its BI views made again if they exist and were cut with
+    another session gap (a no-op otherwise; a tenant that never used BI gets no BI schema). Whether
+    they were made again."""
+    from django_tenants.utils import schema_context
+
+    bi_schema = bi_schema_name(tenant.slug)
+    with schema_context(tenant.schema_name), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [bi_schema])
+        if cursor.fetchone() is None:
+            return False
+        cursor.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+                       [bi_schema])
+        before = cursor.fetchone()[0]
+        _views_refresh(cursor, tenant=tenant)
+        cursor.execute("SELECT obj_description(oid, 'pg_namespace') FROM pg_namespace WHERE nspname = %s",
+                       [bi_schema])
+        return cursor.fetchone()[0] != before
+
+
+def tenant_saved(sender: Any, instance: Any, created: bool = False, **kwargs: Any) -> None:
+    """post_save of Tenant (platform API, console): keep the BI views on the tenant's session gap."""
+    if created or not instance.schema_name:
+        return
+    update_fields = kwargs.get("update_fields")
+    if update_fields is not None and "session_gap_minutes" not in update_fields:
+        return
+    bi_views_follow_tenant(tenant=instance)
 
 
 def _active_roles() -> list[str]:

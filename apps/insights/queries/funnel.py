@@ -3,7 +3,9 @@
 Semantics, in order:
 1. Persons: an event's person is the person owning its distinct_id after identity merges. Events
    are ordered by (timestamp, id).
-2. Step events: events of the step's name that pass the query's filters and the step's own.
+2. Step events: events of the step's name that pass the query's filters and the step's own. A
+   session filter keeps the events whose session has the property asked; sessions are cut
+   (apps/insights/sessionize.py) from the events the funnel reads, [date_from, date_to + window).
 3. Entries: every step-1 event with date_from <= timestamp < date_to is an entry.
 4. Matching, from one entry at t1: step k is the earliest (by timestamp, then id) step-k event whose
    timestamp is at or after the step k-1 match, that is not the step k-1 match's own row, and whose
@@ -20,6 +22,7 @@ Semantics, in order:
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from django.db import connection
@@ -34,10 +37,11 @@ from apps.insights.filters import (
     filters_sql,
 )
 from apps.insights.segments import segment_condition
+from apps.insights.sessionize import session_filter_sql
 from apps.insights.spec import FunnelSpec
 
 
-def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
+def run(spec: FunnelSpec, time_range: TimeRange, *, gap_minutes: int | None = None) -> list[dict[str, Any]]:
     """One pass over the steps' events, sorted once per person, latest first.
 
     Every row gets a global position `g` in the order (person, timestamp DESC, id DESC), so a larger
@@ -51,11 +55,22 @@ def run(spec: FunnelSpec, time_range: TimeRange) -> list[dict[str, Any]]:
     So the whole pass is one sort plus linear scans. The chain entry -> m2 -> m3 ... follows the
     positions with equality joins on step-k rows only, checking the window at each step."""
     steps = spec.steps
-    where, params, needs_person = filters_sql(spec.filters, "filters")
+    where, params, needs_person = filters_sql(spec.filters, "filters", sessions=True)
+    # Session filters: sessions are cut from the events the funnel reads, [date_from, date_to + window).
+    sessions_end = time_range.end + timedelta(seconds=spec.window_seconds)
+    session_sql, session_params = session_filter_sql(spec.filters, "filters", start=time_range.start,
+                                                     end=sessions_end, gap_minutes=gap_minutes)
+    if session_sql:
+        where, params = f"{where} AND {session_sql}", [*params, *session_params]
     segment_sql, segment_params = segment_condition(spec.segment)
     flags, flag_params = [], []
     for index, step in enumerate(steps, 1):
-        step_where, step_params, step_person = filters_sql(step.filters, f"steps[{index - 1}].filters")
+        field = f"steps[{index - 1}].filters"
+        step_where, step_params, step_person = filters_sql(step.filters, field, sessions=True)
+        step_session, step_session_params = session_filter_sql(step.filters, field, start=time_range.start,
+                                                               end=sessions_end, gap_minutes=gap_minutes)
+        if step_session:
+            step_where, step_params = f"{step_where} AND {step_session}", [*step_params, *step_session_params]
         needs_person |= step_person
         entry = 'AND e."timestamp" < %s' if index == 1 else ""
         match_sql, match_params = event_match_sql(step)

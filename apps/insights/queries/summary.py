@@ -7,12 +7,13 @@ Semantics, in order:
 2. Events: events in the period passing the query's filters and segment; a person is the person
    owning the event's distinct_id after identity merges.
 3. events = their count; persons = distinct persons among them; sessions = the sessions kind's
-   count over the period (apps/insights/queries/sessions.py: sessions are cut at the period's edges);
+   count over the period with the same filters and segment (apps/insights/queries/sessions.py:
+   sessions with at least one matching event, cut at the period's edges, with the tenant's gap);
    new_persons = persons among them with no event at all (any name, any property) before the
    period's start.
 4. top_events: the `top` event names with the most events in the range (ties: by name, bytewise),
    each with its count in the previous period; top_pages: the same for the URL of page views
-   (apps/insights/filters.PAGE_URL), page views without a URL left out.
+   (apps/insights/sessionize.PAGE_URL), page views without a URL left out.
 5. change = (value - previous) / previous, null when previous is 0.
 """
 
@@ -27,7 +28,8 @@ from django.db import connection
 from apps.core.numbers import json_number
 from apps.core.timeranges import TimeRange
 from apps.insights import budget
-from apps.insights.filters import PAGE_URL, PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
+from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, filters_sql
+from apps.insights.sessionize import PAGE_URL
 from apps.insights.segments import segment_condition
 from apps.insights.spec import SummarySpec
 

@@ -7,7 +7,10 @@ Semantics, in order:
    An event belongs to the bucket holding its local time (so a DST day has 23 or 25 hours).
 3. Persons: an event's person is the person owning its distinct_id after identity merges.
 4. Filters: the query's filters and the series' filters, all of them (AND); event filters read the
-   event's properties, person filters the person's traits; `segment` keeps the segment's persons.
+   event's properties, person filters the person's traits; `segment` keeps the segment's persons;
+   session filters keep the events whose session (apps/insights/sessionize.py, cut from the events
+   of [date_from, date_to)) has the property asked ($entry_page, $exit_page, $session_duration,
+   $event_count, $page_count).
 5. Math per bucket: `total` = events; `unique_persons` = distinct persons; `sum|avg|min|max` of a
    numeric property (events whose property is not a JSON number are ignored); `p50|p90|p95|p99` =
    percentile with linear interpolation (percentile_cont). Empty buckets: 0 for total,
@@ -35,6 +38,7 @@ from apps.core.numbers import json_number
 from apps.insights import budget
 from apps.insights.filters import PERSON, PERSON_JOIN, TRAITS_JOIN, event_match_sql, filters_sql
 from apps.insights.segments import segment_condition
+from apps.insights.sessionize import session_filter_sql
 from apps.insights.spec import PropertyFilter, Series, TrendsSpec
 
 OTHER = "$other"
@@ -62,7 +66,11 @@ class SeriesResult:
     total: float | int | None
 
 
-def run(spec: TrendsSpec, time_range: TimeRange) -> list[SeriesResult]:
+def run(spec: TrendsSpec, time_range: TimeRange, *, gap_minutes: int | None = None) -> list[SeriesResult]:
+    """`gap_minutes`: the tenant's session gap, for session filters."""
+    if spec.breakdown is not None and spec.breakdown.type == "session":
+        raise ValidationFailed("A session breakdown is for the sessions kind; trends break down by an event "
+                               "property or a person trait.", details={"breakdown.type": "session"})
     starts = bucket_starts(time_range, spec.interval)
     labels = [start.replace(tzinfo=time_range.zone).isoformat() for start in starts]
     results: list[SeriesResult] = []
@@ -70,14 +78,17 @@ def run(spec: TrendsSpec, time_range: TimeRange) -> list[SeriesResult]:
         if series.math not in ("total", "unique_persons") and not series.property:
             raise ValidationFailed(f"math {series.math!r} needs a numeric `property`.",
                                    details={f"series[{index}].property": None})
-        results.extend(_series(spec, series, index, time_range, starts, labels))
+        results.extend(_series(spec, series, index, time_range, starts, labels, gap_minutes))
     return results
 
 
 def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange, starts: list[datetime],
-            labels: list[str]) -> list[SeriesResult]:
+            labels: list[str], gap_minutes: int | None) -> list[SeriesResult]:
     filters: list[PropertyFilter] = [*spec.filters, *series.filters]
-    where, params, needs_person = filters_sql(filters, "filters")
+    where, params, needs_person = filters_sql(filters, "filters", sessions=True)
+    # Session filters (rare): the events whose session passes them; absent, the SQL is unchanged.
+    session_sql, session_params = session_filter_sql(filters, "filters", start=time_range.start,
+                                                     end=time_range.end, gap_minutes=gap_minutes)
     segment_sql, segment_params = segment_condition(spec.segment)
     breakdown = spec.breakdown
     breakdown_column = None
@@ -112,9 +123,10 @@ def _series(spec: TrendsSpec, series: Series, index: int, time_range: TimeRange,
         {overrides_join}
         {person_join}
         WHERE {match_sql} AND e."timestamp" >= %s AND e."timestamp" < %s AND {where} AND {segment_sql}
+        {"AND " + session_sql if session_sql else ""}
     """
     scoped_params = [*bucket_params, *value_params, *breakdown_params, *match_params,
-                     time_range.start, time_range.end, *params, *segment_params]
+                     time_range.start, time_range.end, *params, *segment_params, *session_params]
 
     if breakdown is None:
         sources, source_params, extra = f"g AS (SELECT s.*, NULL::text AS grp FROM ({scoped}) s)", scoped_params, ""

@@ -12,7 +12,7 @@ class TenantOutput(serializers.ModelSerializer):
     class Meta:
         model = Tenant
         fields = ["slug", "name", "schema_name", "timezone", "retention_days", "monthly_event_quota",
-                  "domain", "created_at"]
+                  "domain", "created_at", "session_gap_minutes"]
 
     def get_domain(self, tenant: Tenant) -> str | None:
         domains = [d for d in tenant.domains.all() if d.is_primary]
@@ -24,7 +24,8 @@ class TenantSelfOutput(serializers.ModelSerializer):
 
     class Meta:
         model = Tenant
-        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota", "created_at"]
+        fields = ["slug", "name", "timezone", "retention_days", "monthly_event_quota", "created_at",
+                  "session_gap_minutes"]
 
 
 class ApiKeyOutput(serializers.ModelSerializer):

@@ -32,6 +32,17 @@ class TenantCreateInput(serializers.Serializer):
     monthly_event_quota = serializers.IntegerField(min_value=0, required=False, default=10_000_000)
 
 
+class TenantUpdateInput(serializers.Serializer):
+    name = serializers.CharField(max_length=200, required=False)
+    timezone = serializers.CharField(max_length=64, required=False)
+    retention_days = serializers.IntegerField(min_value=1, max_value=36500, required=False)
+    monthly_event_quota = serializers.IntegerField(min_value=0, required=False)
+    session_gap_minutes = serializers.IntegerField(
+        min_value=1, max_value=1440, required=False,
+        help_text="Minutes of inactivity after which a person's next event (without a client session id) "
+                  "starts a new session.")
+
+
 class KeyCreateInput(serializers.Serializer):
     kind = serializers.ChoiceField(choices=ApiKey.Kind.choices)
     name = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
@@ -65,6 +76,14 @@ class PlatformTenantDetailApi(PlatformApi):
     @extend_schema(responses=TenantOutput, summary="Get a tenant")
     def get(self, request: Request, slug: str) -> Response:
         return Response(TenantOutput(selectors.tenant_get(slug=slug)).data)
+
+    @extend_schema(request=TenantUpdateInput, responses={200: TenantOutput, **error_responses(404)},
+                   summary="Change a tenant's settings",
+                   description="Only the fields sent change. The slug and schema never change.")
+    def patch(self, request: Request, slug: str) -> Response:
+        tenant = selectors.tenant_get(slug=slug)
+        changes = self.validate(TenantUpdateInput, request.data)
+        return Response(TenantOutput(services.tenant_update(tenant=tenant, changes=changes)).data)
 
 
 @extend_schema(tags=["platform"])
