@@ -34,6 +34,7 @@ TYPED_TRACK_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/track/", "/api/analytics/
 SESSION_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/sessions/", "/api/analytics/session/")
 # Paths whose tenant is named by an API key. The schema/docs pages under /api/ are public.
 API_KEY_PATH_PREFIXES: tuple[str, ...] = ("/api/v1/", "/v1/", "/api/analytics/track/", "/api/analytics/session/",
+                                          "/api/analytics/summary", "/api/analytics/real-time",
                                           *POSTHOG_PATH_PREFIXES)
 # Of those, the ones a write key may use (ingestion).
 INGESTION_PATH_PREFIXES: tuple[str, ...] = (

@@ -206,3 +206,23 @@ def test_summary_unknown_segment_is_refused(acme, api_client):  # noqa: ANN001
     response = api_client.get("/api/v1/summary", {"segment": "nobody"}, **bearer(acme.secret_key))
     assert response.status_code == 400
     assert response.json()["error"]["details"] == {"segment": "nobody"}
+
+
+def test_seed_003_read_paths_answer_as_ours(summary_data, api_client):  # noqa: ANN001
+    """Seed 003's `GET /api/analytics/summary`, `/real-time` and `/health` run as written."""
+    acme, _ = summary_data
+    query = {"date_from": "2026-06-01T00:00:00Z", "date_to": "2026-07-01T00:00:00Z"}
+    ours = api_client.get("/api/v1/summary", query, **bearer(acme.secret_key)).json()
+    seed = api_client.get("/api/analytics/summary", query, **bearer(acme.secret_key))
+    assert seed.status_code == 200, seed.content
+    assert {k: v for k, v in seed.json().items() if k not in ("cached", "computed_at")} == \
+           {k: v for k, v in ours.items() if k not in ("cached", "computed_at")}
+
+    live = api_client.get("/api/analytics/real-time", **bearer(acme.secret_key))
+    assert live.status_code == 200, live.content
+    assert set(live.json()) >= {"active_persons", "events_per_minute", "top_events", "top_pages"}
+    assert api_client.get("/api/analytics/summary", query, **bearer(acme.write_key)).status_code == 403
+    assert api_client.get("/api/analytics/summary", query).status_code == 401
+
+    health = api_client.get("/api/analytics/health")
+    assert health.status_code == 200 and health.json()["status"] == "ok"
