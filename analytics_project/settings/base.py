@@ -263,7 +263,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type",
                             "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind",
                             "PrivacyJobKindEnum": "apps.governance.models.privacy.PrivacyJob.Kind",
-                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State"},
+                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State",
+                            "AlertConditionEnum": "apps.alerts.models.AlertRule.Condition",
+                            "AlertStateEnum": "apps.alerts.models.AlertRule.State"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",

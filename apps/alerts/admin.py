@@ -29,7 +29,8 @@ class AlertRuleForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003
         super().__init__(*args, **kwargs)
-        self.fields["threshold"].required = False
+        if "threshold" in self.fields:  # a viewer's form is read-only, without fields
+            self.fields["threshold"].required = False
 
     def _post_clean(self) -> None:
         super()._post_clean()

@@ -124,3 +124,79 @@ def test_redirects_are_not_followed(settings, receiver):
     receiver.answers = [302]
     answer = webhook_post(url=receiver.url, body=b"{}", headers={})
     assert answer.status == 302 and len(receiver.requests) == 1
+
+
+def _certificate_authority(tmp_path, name: str) -> tuple[str, str, str]:  # noqa: ANN001
+    """A throwaway CA and a server certificate for `name` signed by it: (ca.pem, cert.pem, key.pem)."""
+    from datetime import datetime, timedelta, timezone
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.now(timezone.utc)
+    ca_key, key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "alerts test CA")])
+    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name).public_key(ca_key.public_key())
+          .serial_number(x509.random_serial_number()).not_valid_before(now - timedelta(hours=1))
+          .not_valid_after(now + timedelta(hours=1))
+          .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+          .sign(ca_key, hashes.SHA256()))
+    cert = (x509.CertificateBuilder().subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+            .issuer_name(ca_name).public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(hours=1)).not_valid_after(now + timedelta(hours=1))
+            .add_extension(x509.SubjectAlternativeName([x509.DNSName(name)]), critical=False)
+            .sign(ca_key, hashes.SHA256()))
+    paths = [str(tmp_path / f) for f in ("ca.pem", "cert.pem", "key.pem")]
+    for path, data in zip(paths, [ca.public_bytes(serialization.Encoding.PEM),
+                                  cert.public_bytes(serialization.Encoding.PEM),
+                                  key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                    serialization.NoEncryption())]):
+        with open(path, "wb") as file:
+            file.write(data)
+    return paths[0], paths[1], paths[2]
+
+
+@pytest.fixture
+def tls_receiver(tmp_path, monkeypatch):  # noqa: ANN001, ANN201
+    """A real HTTPS server for hooks.example.test on loopback; the test's own CA is trusted in place
+    of the system's store (the outside world). Remembers the SNI names it was asked for."""
+    import ssl
+    import threading
+    from http.server import ThreadingHTTPServer
+
+    from tests.alerts.conftest import Receiver
+
+    ca, cert, key = _certificate_authority(tmp_path, "hooks.example.test")
+    handle = Receiver()
+    handle.sni = []
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.load_cert_chain(cert, key)
+    context.sni_callback = lambda sock, name, ctx: handle.sni.append(name)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handle.handler())
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    handle.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    default_context = ssl.create_default_context
+    monkeypatch.setattr(webhooks.ssl, "create_default_context", lambda *a, **k: default_context(cafile=ca))
+    yield handle
+    server.shutdown()
+    server.server_close()
+    thread.join(5)
+
+
+def test_https_verifies_the_certificate_and_sends_sni_for_the_host_name(monkeypatch, settings, tls_receiver):
+    settings.ALERTS_WEBHOOK_ALLOWED_HOSTS = ["hooks.example.test"]  # it resolves to loopback here
+    fake_dns(monkeypatch, {"hooks.example.test": ["127.0.0.1"], "other.example.test": ["127.0.0.1"]})
+    body = b'{"kind":"breach"}'
+    answer = webhook_post(url=f"https://hooks.example.test:{tls_receiver.port}/in", body=body, headers={})
+    assert answer.status == 200 and tls_receiver.sni == ["hooks.example.test"]
+    (request,) = tls_receiver.requests
+    assert request["headers"]["Host"] == f"hooks.example.test:{tls_receiver.port}" and request["body"] == body
+    # The same server under a name its certificate does not hold: refused by TLS, nothing delivered.
+    settings.ALERTS_WEBHOOK_ALLOWED_HOSTS = ["other.example.test"]
+    with pytest.raises(OSError):
+        webhook_post(url=f"https://other.example.test:{tls_receiver.port}/in", body=body, headers={})
+    assert len(tls_receiver.requests) == 1

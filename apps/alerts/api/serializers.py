@@ -19,7 +19,7 @@ class AlertPatch(serializers.Serializer):
     display_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
     query = serializers.JSONField(required=False, help_text="A query spec of kind `trends` or `metric`, without "
                                                             "date_from/date_to (the period sets the range).")
-    condition = serializers.ChoiceField(choices=AlertRule.Condition.values, required=False)
+    condition = serializers.ChoiceField(choices=AlertRule.Condition.choices, required=False)
     threshold = serializers.FloatField(required=False, allow_null=True,
                                        help_text="above/below: the bound; anomaly: the z-score (default 3) or the "
                                                  "IQR multiplier (default 1.5).")
@@ -38,13 +38,15 @@ class AlertPatch(serializers.Serializer):
 class AlertInput(AlertPatch):
     name = serializers.CharField(max_length=100)
     query = serializers.JSONField(help_text="A query spec of kind `trends` or `metric`, without date_from/date_to.")
-    condition = serializers.ChoiceField(choices=AlertRule.Condition.values)
+    condition = serializers.ChoiceField(choices=AlertRule.Condition.choices)
     period = DurationField(help_text=f"How far back a check looks. {DURATION_HELP}.")
     channels = serializers.JSONField(help_text=CHANNELS_HELP)
     rotate_secret = None
 
 
 class AlertOutput(serializers.ModelSerializer):
+    method = serializers.CharField(help_text="anomaly rules: zscore or iqr; empty otherwise.")
+
     class Meta:
         model = AlertRule
         fields = ["id", "name", "display_name", "query", "condition", "threshold", "method", "period", "cooldown",
@@ -61,15 +63,15 @@ class AlertWithSecretOutput(AlertOutput):
         fields = [*AlertOutput.Meta.fields, "webhook_secret"]
 
 
-class DeliveryOutput(serializers.ModelSerializer):
+class AlertDeliveryOutput(serializers.ModelSerializer):
     class Meta:
         model = AlertDelivery
         fields = ["channel", "channel_type", "target", "status", "attempts", "delivered_at", "response_status",
                   "last_error"]
 
 
-class FiringOutput(serializers.ModelSerializer):
-    deliveries = DeliveryOutput(many=True, read_only=True)
+class AlertFiringOutput(serializers.ModelSerializer):
+    deliveries = AlertDeliveryOutput(many=True, read_only=True)
 
     class Meta:
         model = AlertFiring

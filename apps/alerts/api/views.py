@@ -7,7 +7,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.alerts import selectors, services
-from apps.alerts.api.serializers import AlertInput, AlertOutput, AlertPatch, AlertWithSecretOutput, FiringOutput
+from apps.alerts.api.serializers import AlertInput, AlertOutput, AlertPatch, AlertWithSecretOutput, AlertFiringOutput
 from apps.core.api import TenantApi
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
@@ -54,18 +54,18 @@ class AlertDetailApi(TenantApi):
 class AlertFiringListApi(TenantApi):
     pagination_class = CursorPagination  # documents the pages GET answers (the view pages itself)
 
-    @extend_schema(responses=FiringOutput(many=True),
+    @extend_schema(responses=AlertFiringOutput(many=True),
                    summary="The rule's firings (breaches, recoveries, tests) and their deliveries, newest first")
     def get(self, request: Request, alert_id: str) -> Response:
         rule = selectors.rule_get(rule_id=alert_id)
-        return paginate(self, selectors.firing_list(rule=rule), FiringOutput, ordering="-id")
+        return paginate(self, selectors.firing_list(rule=rule), AlertFiringOutput, ordering="-id")
 
 
 @extend_schema(tags=["alerts"])
 class AlertTestApi(TenantApi):
-    @extend_schema(request=None, responses={202: FiringOutput},
+    @extend_schema(request=None, responses={202: AlertFiringOutput},
                    summary="Send a test notification to every channel of the rule")
     def post(self, request: Request, alert_id: str) -> Response:
         rule = selectors.rule_get(rule_id=alert_id)
         firing = services.rule_test(rule=rule)
-        return Response(FiringOutput(selectors.firing_list(rule=rule).get(pk=firing.pk)).data, status=202)
+        return Response(AlertFiringOutput(selectors.firing_list(rule=rule).get(pk=firing.pk)).data, status=202)
