@@ -145,9 +145,11 @@ def _save(rule: AlertRule, tenant: Any, changes: dict[str, Any], *, creating: bo
     if restart:
         rule.state, rule.breach_since, rule.breach_notified, rule.last_value = AlertRule.State.UNKNOWN, None, False, None
         rule.last_checked_at, rule.last_error = None, ""
+    # An update writes only the definition, so a check recording its outcome meanwhile is not undone.
+    fields = None if creating or restart else [*RULE_FIELDS, "secret", "updated_at"]
     try:
         with transaction.atomic():
-            rule.save()
+            rule.save(update_fields=fields)
     except IntegrityError:
         raise Conflict(f"An alert {rule.name!r} already exists.", code="alert_exists") from None
     return rule

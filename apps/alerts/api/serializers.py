@@ -63,6 +63,14 @@ class AlertWithSecretOutput(AlertOutput):
         fields = [*AlertOutput.Meta.fields, "webhook_secret"]
 
 
+class AlertPatchOutput(AlertOutput):
+    webhook_secret = serializers.CharField(source="secret", required=False, help_text=(
+        "The new signing key: only in the answer to `rotate_secret: true`."))
+
+    class Meta(AlertOutput.Meta):
+        fields = [*AlertOutput.Meta.fields, "webhook_secret"]
+
+
 class AlertDeliveryOutput(serializers.ModelSerializer):
     class Meta:
         model = AlertDelivery

@@ -7,7 +7,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from apps.alerts import selectors, services
-from apps.alerts.api.serializers import AlertInput, AlertOutput, AlertPatch, AlertWithSecretOutput, AlertFiringOutput
+from apps.alerts.api.serializers import (
+    AlertFiringOutput,
+    AlertInput,
+    AlertOutput,
+    AlertPatch,
+    AlertPatchOutput,
+    AlertWithSecretOutput,
+)
 from apps.core.api import TenantApi
 from apps.core.openapi import error_responses
 from apps.core.pagination import CursorPagination, paginate
@@ -34,7 +41,7 @@ class AlertDetailApi(TenantApi):
     def get(self, request: Request, alert_id: str) -> Response:
         return Response(AlertOutput(selectors.rule_get(rule_id=alert_id)).data)
 
-    @extend_schema(request=AlertPatch, responses={200: AlertWithSecretOutput, **error_responses(409)},
+    @extend_schema(request=AlertPatch, responses={200: AlertPatchOutput, **error_responses(409)},
                    summary="Change an alert rule (changing what it watches starts it afresh)",
                    description="`webhook_secret` is in the answer only with `rotate_secret: true`.")
     def patch(self, request: Request, alert_id: str) -> Response:
@@ -42,7 +49,10 @@ class AlertDetailApi(TenantApi):
         changes = self.validate(AlertPatch, request.data)
         rotate = changes.pop("rotate_secret", False)
         changed = services.rule_update(rule=rule, tenant=request.user.tenant, changes=changes, rotate_secret=rotate)
-        return Response((AlertWithSecretOutput if rotate else AlertOutput)(changed).data)
+        body = AlertPatchOutput(changed).data
+        if not rotate:
+            body.pop("webhook_secret")
+        return Response(body)
 
     @extend_schema(responses={204: None}, summary="Delete an alert rule and its history")
     def delete(self, request: Request, alert_id: str) -> Response:
