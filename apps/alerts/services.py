@@ -75,6 +75,7 @@ RULE_FIELDS = ("name", "display_name", "query", "condition", "threshold", "metho
 # Changing one of these starts the rule afresh: state unknown, no breach open.
 WATCHED_FIELDS = ("query", "condition", "threshold", "method", "period")
 MAX_CHANNELS = 10
+MAX_COOLDOWN_SECONDS = 366 * 86400
 MIN_HISTORY = 8
 DEFAULT_THRESHOLD = {"zscore": 3.0, "iqr": 1.5}
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -136,6 +137,8 @@ def _save(rule: AlertRule, tenant: Any, changes: dict[str, Any], *, creating: bo
     before = {field: getattr(rule, field) for field in WATCHED_FIELDS}
     if "cooldown" in changes:
         changes["cooldown"] = _duration("cooldown", changes["cooldown"], allow_zero=True)
+        if changes["cooldown"] > MAX_COOLDOWN_SECONDS:
+            raise ValidationFailed("`cooldown` must be at most 366d.", details={"cooldown": changes["cooldown"]})
     if "period" in changes:
         changes["period"] = _period_text(_duration("period", changes["period"]))
     for field, value in changes.items():
@@ -191,7 +194,8 @@ def rule_check(rule: AlertRule, tenant: Any) -> None:
         raise ValidationFailed("An anomaly rule's `threshold` (z-score or IQR multiplier) must be above 0.",
                                details={"threshold": rule.threshold})
     rule.threshold = float(rule.threshold)
-    if not isinstance(rule.cooldown, int) or rule.cooldown < 0:
+    if isinstance(rule.cooldown, bool) or not isinstance(rule.cooldown, int) \
+            or not 0 <= rule.cooldown <= MAX_COOLDOWN_SECONDS:
         raise ValidationFailed("`cooldown` must be a duration or a number of seconds.",
                                details={"cooldown": rule.cooldown})
     _query_check(rule, tenant, period)
@@ -221,9 +225,11 @@ def _query_check(rule: AlertRule, tenant: Any, period: int) -> None:
             raise ValidationFailed("An alert watches one series: `query.group_by` is not allowed.",
                                    details={"query": {"group_by": spec.group_by}})
         try:
-            metric_get(name=spec.metric)
+            metric = metric_get(name=spec.metric)
         except MetricNotFound:
             raise ValidationFailed(f"No metric {spec.metric!r}.", details={"query": {"metric": spec.metric}}) from None
+        if spec.aggregation == "rate" and metric.metric_type != "counter":
+            raise ValidationFailed("`rate` is for counters only.", details={"query": {"aggregation": "rate"}})
     if rule.condition == AlertRule.Condition.ANOMALY:
         interval = _interval(spec)
         needed = (MIN_HISTORY + 2) * _BUCKET_SECONDS[interval]

@@ -93,6 +93,8 @@ def test_anomaly_rules_take_their_method_and_default_threshold(client, acme):
     ({"period": "600w"}, "invalid", "period"),
     ({"cooldown": "soon"}, "invalid", "cooldown"),
     ({"cooldown": -5}, "invalid", "cooldown"),
+    ({"cooldown": "9999999w"}, "invalid", "cooldown"),
+    ({"cooldown": 10 ** 12}, "invalid", "cooldown"),
     ({"channels": []}, "invalid", "channels"),
     ({"channels": [{"type": "sms", "number": "+1"}]}, "invalid", "channels"),
     ({"channels": [{"type": "email", "address": "not-an-address"}]}, "invalid", "channels"),
@@ -176,3 +178,12 @@ def test_another_tenant_can_neither_see_nor_touch_a_rule(client, acme, globex):
     assert (kept.threshold, kept.pk) == (5.0, rule["id"])
     with schema_context(acme.tenant.schema_name):
         assert AlertFiring.objects.count() == 0 and AlertDelivery.objects.count() == 0
+
+
+def test_a_rate_needs_a_counter(client, acme):
+    with schema_context(acme.tenant.schema_name):
+        metric_services.metric_create(name="memory", metric_type="gauge")
+    body = {**RULE, "query": {"kind": "metric", "metric": "memory", "aggregation": "rate"}}
+    error = assert_error(post(client, acme.secret_key, "/api/v1/alerts", body), 400, "invalid")
+    assert error["details"] == {"query": {"aggregation": "rate"}}
+    assert rules(acme.tenant) == []
