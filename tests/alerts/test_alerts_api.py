@@ -7,6 +7,8 @@ import json
 
 import pytest
 from django.core import mail
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django_tenants.utils import schema_context
 
 from apps.alerts.models import AlertDelivery, AlertFiring, AlertRule
@@ -187,3 +189,22 @@ def test_a_rate_needs_a_counter(client, acme):
     error = assert_error(post(client, acme.secret_key, "/api/v1/alerts", body), 400, "invalid")
     assert error["details"] == {"query": {"aggregation": "rate"}}
     assert rules(acme.tenant) == []
+
+
+def test_lists_cost_a_fixed_number_of_queries(client, acme):
+    for index in range(3):
+        rule = post(client, acme.secret_key, "/api/v1/alerts", {**RULE, "name": f"errors-{index}"}).json()
+    with schema_context(acme.tenant.schema_name):
+        from apps.alerts import services
+
+        stored = AlertRule.objects.get(pk=rule["id"])
+        for _ in range(4):
+            services.rule_test(rule=stored)  # firings with deliveries (their tasks wait for a commit)
+    with CaptureQueriesContext(connection) as listing:
+        listed = client.get("/api/v1/alerts", **bearer(acme.secret_key)).json()["results"]
+    assert len(listed) == 3
+    with CaptureQueriesContext(connection) as paging:
+        history = client.get(f"/api/v1/alerts/{rule['id']}/firings", **bearer(acme.secret_key)).json()["results"]
+    assert len(history) == 4 and all(len(f["deliveries"]) == 1 for f in history)
+    # The rule, its page of firings, their deliveries: not one query per firing.
+    assert len(listing.captured_queries) <= 2 and len(paging.captured_queries) <= 3
