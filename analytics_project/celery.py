@@ -39,6 +39,10 @@ app.conf.beat_schedule = {
         # may set another interval; see below).
         "schedule": crontab(),
     },
+    "alerts-check": {
+        "task": "apps.alerts.tasks.alerts_check_due_all",
+        "schedule": 60.0,  # ALERTS_CHECK_EVERY_SECONDS (see below)
+    },
     "tracking-violations-flush": {
         "task": "apps.governance.tracking.tasks.tracking_violations_flush_all",
         "schedule": 60.0,
@@ -64,5 +68,6 @@ def _reports_dispatch_interval(sender, **kwargs) -> None:  # noqa: ANN001, ANN00
     stack sets the database address after importing it)."""
     from django.conf import settings
 
+    sender.conf.beat_schedule["alerts-check"]["schedule"] = float(settings.ALERTS_CHECK_EVERY_SECONDS)
     if settings.REPORTS_DISPATCH_EVERY_SECONDS:
         sender.conf.beat_schedule["reports-dispatch"]["schedule"] = float(settings.REPORTS_DISPATCH_EVERY_SECONDS)

@@ -9,6 +9,7 @@ urlpatterns = [
     path("", include("apps.metrics.api.urls")),
     path("", include("apps.segments.api.urls")),
     path("", include("apps.dashboards.api.urls")),
+    path("", include("apps.alerts.api.urls")),
     path("", include("apps.reports.api.urls")),
     path("", include("apps.governance.api.urls")),
 ]

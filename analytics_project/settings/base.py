@@ -75,6 +75,7 @@ TENANT_APPS = [
     "apps.metrics",
     "apps.segments",
     "apps.dashboards",
+    "apps.alerts",
     "apps.reports",
     "apps.governance",
 ]
@@ -262,7 +263,9 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"MetricTypeEnum": "apps.metrics.models.Metric.Type",
                             "ApiKeyKindEnum": "apps.tenancy.models.ApiKey.Kind",
                             "PrivacyJobKindEnum": "apps.governance.models.privacy.PrivacyJob.Kind",
-                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State"},
+                            "PrivacyJobStateEnum": "apps.governance.models.privacy.PrivacyJob.State",
+                            "AlertConditionEnum": "apps.alerts.models.AlertRule.Condition",
+                            "AlertStateEnum": "apps.alerts.models.AlertRule.State"},
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "apps.events.api.openapi.add_ingestion_paths",
@@ -304,6 +307,19 @@ REPORT_RUN_LEASE_SECONDS = env.int("REPORT_RUN_LEASE_SECONDS", default=900, mini
 # How often beat looks for due reports: 0 means every minute at :00 (a 09:00 report leaves at
 # 09:00:00); a number of seconds otherwise.
 REPORTS_DISPATCH_EVERY_SECONDS = env.int("REPORTS_DISPATCH_EVERY_SECONDS", default=0, minimum=0)
+# Alerts (docs/alerts.md): how often beat looks for rules due a check; the longest a rule waits
+# between two checks (a rule is checked every min(its period, this)); the attempts of a delivery
+# (email or webhook) and the first retry's delay (doubled at each attempt); how long an attempt
+# holds a delivery before another may take it over; the webhook's time limit; the hosts a webhook
+# may reach over plain http or at a private, loopback or link-local address (comma-separated).
+ALERTS_CHECK_EVERY_SECONDS = env.int("ALERTS_CHECK_EVERY_SECONDS", default=60, minimum=1)
+ALERTS_RULE_CHECK_MAX_SECONDS = env.int("ALERTS_RULE_CHECK_MAX_SECONDS", default=300, minimum=1)
+ALERTS_DELIVERY_MAX_ATTEMPTS = env.int("ALERTS_DELIVERY_MAX_ATTEMPTS", default=3, minimum=1)
+ALERTS_RETRY_SECONDS = env.int("ALERTS_RETRY_SECONDS", default=30, minimum=1)
+ALERTS_DELIVERY_LEASE_SECONDS = env.int("ALERTS_DELIVERY_LEASE_SECONDS", default=600, minimum=5)
+ALERTS_WEBHOOK_TIMEOUT_SECONDS = env.int("ALERTS_WEBHOOK_TIMEOUT_SECONDS", default=5, minimum=1)
+ALERTS_WEBHOOK_ALLOWED_HOSTS = [host.strip().lower() for host in env.list("ALERTS_WEBHOOK_ALLOWED_HOSTS", default=[])
+                                if host.strip()]
 # Connections one roll-up run uses at once (each rolls a chunk of metric-days in numpy).
 # (The seed's PROCESSING_MAX_WORKERS sets it too, when METRIC_ROLLUP_WORKERS is not set.)
 METRIC_ROLLUP_WORKERS = env.int("METRIC_ROLLUP_WORKERS", default=env.int("PROCESSING_MAX_WORKERS", default=2,

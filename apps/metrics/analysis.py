@@ -38,33 +38,50 @@ def _points(series: dict[str, Any]) -> tuple[list[int], list[str], np.ndarray]:
     return [k[0] for k in kept], [k[1] for k in kept], np.array([k[2] for k in kept], dtype=float)
 
 
-def anomalies(series: dict[str, Any], *, method: str, threshold: float | None) -> dict[str, Any]:
-    _, starts, values = _points(series)
-    found = []
+def fences(values: Any, *, method: str, threshold: float | None) -> dict[str, Any] | None:
+    """The band [lower, upper] a value must stay inside to be normal against `values` (their
+    statistics), or None when there are too few values (3 for zscore, 4 for iqr). zscore: mean +/-
+    threshold standard deviations (sample, n - 1); iqr: Q1 - threshold * IQR to Q3 + threshold * IQR.
+    With no spread the band is a single point. Alerts compare a new value with it; `anomalies` below
+    flags a series' own buckets with it."""
+    values = np.asarray(values, dtype=float)
     if method == "zscore":
         threshold = 3.0 if threshold is None else threshold
-        spread = float(np.std(values, ddof=1)) if len(values) >= 3 else 0.0
-        if spread > 0:
-            mean = float(np.mean(values))
-            for start, value in zip(starts, values):
-                score = (value - mean) / spread
-                if abs(score) > threshold:
-                    found.append({"start": start, "value": float(value), "score": float(score)})
-        stats = {"mean": float(np.mean(values)) if len(values) else None, "std": spread or None}
-    elif method == "iqr":
+        if len(values) < 3:
+            return None
+        mean, spread = float(np.mean(values)), float(np.std(values, ddof=1))
+        return {"lower": mean - threshold * spread, "upper": mean + threshold * spread, "threshold": threshold,
+                "spread": spread, "statistics": {"mean": mean, "std": spread}}
+    if method == "iqr":
         threshold = 1.5 if threshold is None else threshold
-        q1, q3 = (float(np.percentile(values, 25)), float(np.percentile(values, 75))) if len(values) >= 4 \
-            else (None, None)
-        spread = (q3 - q1) if q1 is not None else 0.0
-        if spread > 0:
-            low, high = q1 - threshold * spread, q3 + threshold * spread
-            for start, value in zip(starts, values):
-                if value < low or value > high:
-                    beyond = (value - low) if value < low else (value - high)
-                    found.append({"start": start, "value": float(value), "score": float(beyond / spread)})
-        stats = {"q1": q1, "q3": q3, "iqr": spread or None}
+        if len(values) < 4:
+            return None
+        q1, q3 = float(np.percentile(values, 25)), float(np.percentile(values, 75))
+        spread = q3 - q1
+        return {"lower": q1 - threshold * spread, "upper": q3 + threshold * spread, "threshold": threshold,
+                "spread": spread, "statistics": {"q1": q1, "q3": q3, "iqr": spread}}
+    raise ValidationFailed("`method` must be zscore or iqr.", details={"method": method})
+
+
+def anomalies(series: dict[str, Any], *, method: str, threshold: float | None) -> dict[str, Any]:
+    _, starts, values = _points(series)
+    band = fences(values, method=method, threshold=threshold)
+    threshold = (3.0 if method == "zscore" else 1.5) if threshold is None else threshold
+    found = []
+    spread = band["spread"] if band is not None else 0.0
+    if band is not None and spread > 0:
+        for start, value in zip(starts, values):
+            if value < band["lower"] or value > band["upper"]:
+                if method == "zscore":
+                    score = (value - band["statistics"]["mean"]) / spread
+                else:
+                    score = ((value - band["lower"]) if value < band["lower"] else (value - band["upper"])) / spread
+                found.append({"start": start, "value": float(value), "score": float(score)})
+    if method == "zscore":
+        stats = {"mean": float(np.mean(values)) if len(values) else None, "std": spread or None}
     else:
-        raise ValidationFailed("`method` must be zscore or iqr.", details={"method": method})
+        stats = {"q1": band["statistics"]["q1"] if band else None, "q3": band["statistics"]["q3"] if band else None,
+                 "iqr": spread or None}
     return {"group": series["group"], "method": method, "threshold": threshold, "statistics": stats,
             "anomalies": found}
 

@@ -2,8 +2,7 @@
 its quota, the task queue, and its scheduled jobs. Every figure is a counter or an index-ordered
 LIMIT 1 (or a read of a small table): never a scan of the events table.
 
-Here, in reports, because it reads events, metrics, segments and reports (DESIGN §2's layers).
-Alerts are not built: their entry is `null`.
+Here, in reports, because it reads events, metrics, segments, alerts and reports (DESIGN §2's layers).
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from typing import Any
 from django.db import connection
 from django.db.models import Count, Max, Min, Q
 
+from apps.alerts.selectors import alerts_summary
 from apps.core.redis import get_redis
 from apps.events.limits import usage_get
 from apps.events.realtime import RealtimeUnavailable, last_received_get
@@ -23,6 +23,7 @@ from apps.tenancy.models import Tenant
 
 METRICS_ROLL_SECONDS = 60.0
 SEGMENTS_REFRESH_SECONDS = 900.0
+ALERTS_CHECK_SECONDS = 60.0
 
 
 def _beat_seconds(name: str, default: float) -> float:
@@ -105,6 +106,12 @@ def _reports() -> dict[str, Any]:
     }
 
 
+def _alerts() -> dict[str, Any]:
+    summary = alerts_summary()
+    return {"every_seconds": _beat_seconds("alerts-check", ALERTS_CHECK_SECONDS), **summary,
+            "last_check_at": _iso(summary["last_check_at"]), "last_firing_at": _iso(summary["last_firing_at"])}
+
+
 def tenant_status(*, tenant: Tenant) -> dict[str, Any]:
     now = datetime.now(timezone.utc)
     return {
@@ -114,5 +121,5 @@ def tenant_status(*, tenant: Tenant) -> dict[str, Any]:
                   "monthly_event_quota": tenant.monthly_event_quota},
         "queue_depth": _queue_depth(),
         "jobs": {"metric_rollups": _metric_rollups(now), "segment_refreshes": _segment_refreshes(now),
-                 "reports": _reports(), "alerts": None},
+                 "reports": _reports(), "alerts": _alerts()},
     }

@@ -140,7 +140,8 @@ def test_status_of_a_new_tenant(client, acme):
     assert body["usage"]["events"] == 0 and body["usage"]["monthly_event_quota"] == acme.tenant.monthly_event_quota
     assert isinstance(body["queue_depth"], int)
     jobs = body["jobs"]
-    assert jobs["alerts"] is None
+    assert jobs["alerts"] == {"every_seconds": 60.0, "rules": 0, "enabled": 0, "firing": 0, "errors": 0, "firings": 0,
+                              "last_check_at": None, "last_firing_at": None}
     assert jobs["metric_rollups"]["state"] == "up_to_date" and jobs["metric_rollups"]["oldest_pending_minute"] is None
     assert jobs["segment_refreshes"]["segments"] == 0 and jobs["segment_refreshes"]["next_due_at"] is None
     assert jobs["reports"] == {"scheduled": 0, "next_due_at": None, "last_run": None, "last_failure_at": None}
@@ -188,4 +189,4 @@ def test_status_needs_a_secret_key_with_read_scope(client, acme):
     writer = api_key_create(tenant=acme.tenant, kind="secret", scopes=["write"]).raw
     assert client.get("/api/v1/status", **bearer(writer)).status_code == 403
     reader = api_key_create(tenant=acme.tenant, kind="secret", scopes=["read"]).raw
-    assert status(client, reader)["jobs"]["alerts"] is None
+    assert status(client, reader)["jobs"]["alerts"]["rules"] == 0

@@ -96,6 +96,11 @@ class Walk:
         body = {"name": self.name(), "report_type": "queries", "query_config": QUERIES}
         return str(self.call("POST", "/api/v1/reports", body).json()["id"])
 
+    def alert(self) -> str:
+        body = {"name": self.name(), "query": TRENDS, "condition": "above", "threshold": 10, "period": "1h",
+                "channels": [{"type": "email", "address": "ops@example.com"}]}
+        return str(self.call("POST", "/api/v1/alerts", body).json()["id"])
+
     def metric(self) -> str:
         name = self.name()
         self.call("POST", "/api/v1/metrics", {"name": name, "metric_type": "counter"})
@@ -195,6 +200,15 @@ OPERATIONS: dict[str, Callable[[Walk], Expect]] = {
         f"/api/v1/reports/{_subscribed(w)}/subscriptions", {"email": "ann@example.com"}, "update", "subscription"),
     "POST /api/v1/reports/{report_id}/run": lambda w: (lambda r: Expect(
         f"/api/v1/reports/{r}/run", {"send": False}, "report_run_requested", "report", r))(w.report()),
+    "POST /api/v1/alerts": lambda w: Expect("/api/v1/alerts", {
+        "name": "walked", "query": TRENDS, "condition": "below", "threshold": 1, "period": "1d",
+        "channels": [{"type": "email", "address": "ops@example.com"}]}, "create", "alert"),
+    "PATCH /api/v1/alerts/{alert_id}": lambda w: (lambda a: Expect(
+        f"/api/v1/alerts/{a}", {"threshold": 20}, "update", "alert", a))(w.alert()),
+    "DELETE /api/v1/alerts/{alert_id}": lambda w: (lambda a: Expect(
+        f"/api/v1/alerts/{a}", None, "delete", "alert", a))(w.alert()),
+    "POST /api/v1/alerts/{alert_id}/test": lambda w: (lambda a: Expect(
+        f"/api/v1/alerts/{a}/test", None, "alert_test_requested", "alert", a))(w.alert()),
     "POST /api/v1/metrics": lambda w: Expect("/api/v1/metrics", {"name": "walked", "metric_type": "gauge"},
                                              "create", "metric"),
     "PATCH /api/v1/metrics/{name}": lambda w: Expect(f"/api/v1/metrics/{w.metric()}", {"unit": "ms"},

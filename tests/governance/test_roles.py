@@ -23,6 +23,8 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver
 from django_tenants.utils import schema_context
 
+from apps.alerts import services as alert_services
+from apps.alerts.models import AlertFiring
 from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard
@@ -47,7 +49,7 @@ from apps.tenancy.services import api_key_create
 from tests.segments.test_segments_api import ago, ingest
 
 PASSWORD = "a-long-console-pass-42"
-ANALYTICS_APPS = ("events", "insights", "metrics", "segments", "dashboards", "reports")
+ANALYTICS_APPS = ("events", "insights", "metrics", "segments", "dashboards", "reports", "alerts")
 
 
 # --- objects to walk: one per console model ---------------------------------------------------------
@@ -76,6 +78,12 @@ def _report(tenant: Any, name: str = "walk-report") -> Any:
                                                              "interval": "day"}}]})
 
 
+def _alert(tenant: Any, name: str = "walk-alert") -> Any:
+    return alert_services.rule_create(tenant=tenant, name=name, condition="above", threshold=5, period="1h",
+                                      query={"kind": "trends", "series": [{"event": "Buy"}]},
+                                      channels=[{"type": "email", "address": "ops@example.com"}])
+
+
 def _user(tenant: Any) -> Any:
     return console_user_create(username="walk-user", password=PASSWORD, role=ROLE_VIEWER)
 
@@ -98,6 +106,10 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "reports.report": (_report, ROLE_EDITOR, {"add", "change", "delete"}),
     "reports.reportrun": (lambda t: ReportRun.objects.create(report=_report(t, "run-report"), send=False),
                           ROLE_EDITOR, {"delete"}),
+    "alerts.alertrule": (_alert, ROLE_EDITOR, {"add", "change", "delete"}),
+    "alerts.alertfiring": (lambda t: AlertFiring.objects.create(
+        rule=_alert(t, "firing-alert"), kind="breach", value=9, threshold=5, message="9 is above 5",
+        fired_at="2026-12-01T00:00:00Z"), ROLE_EDITOR, {"delete"}),
     "auth.user": (_user, ROLE_ADMIN, {"add", "change", "delete"}),
     "auth.group": (lambda t: Group.objects.get(name=ROLE_VIEWER), ROLE_ADMIN, set()),
     "governance.bicredential": (lambda t: BiCredential.objects.create(

@@ -14,6 +14,7 @@ from django.db import connection
 from django.urls import URLPattern, URLResolver, get_resolver
 from django_tenants.utils import schema_context
 
+from apps.alerts import services as alert_services
 from apps.dashboards import services as dashboard_services
 from apps.governance.bi import services as bi_services
 from apps.governance.tracking import services as tracking_services
@@ -26,7 +27,7 @@ MARK = "victim"
 TABLES = ["events", "persons", "person_distinct_ids", "metrics", "metric_values", "segments", "segment_members",
           "dashboards", "dashboard_widgets", "reports", "report_subscriptions", "report_runs", "privacy_jobs",
           "governance_bi_credentials", "tracking_plan", "tracking_event_definitions", "tracking_property_definitions",
-          "governance_privacy_jobs", "explicit_sessions"]
+          "governance_privacy_jobs", "explicit_sessions", "alert_rules", "alert_firings", "alert_deliveries"]
 
 
 def api_routes() -> list[tuple[str, list[str]]]:
@@ -65,14 +66,20 @@ def victim(client, shop):  # noqa: ANN001, ANN201, F811
         bi_credential = bi_services.bi_credential_issue(tenant=tenant, name=f"{MARK}-bi").credential
         planned = tracking_services.event_definition_create(name=f"{MARK}-planned", properties=[
             {"name": "plan", "type": "string", "required": True}])
+        alert = alert_services.rule_create(
+            tenant=tenant, name=f"{MARK}-alert", display_name=f"{MARK} alert", condition="above", threshold=1,
+            period="1h", query={"kind": "trends", "series": [{"event": "Buy"}]},
+            channels=[{"type": "email", "address": f"{MARK}@example.com"}])
+        alert_services.rule_test(rule=alert)  # a firing and its delivery
     connection.set_schema_to_public()
     job = client.delete("/api/v1/persons/u5", **bearer(shop.secret_key)).json()
     explicit = client.post("/api/v1/sessions/start", {"user_id": "u0"}, content_type="application/json",
                            **bearer(shop.write_key)).json()
-    return {"session_id": explicit["session_id"], "distinct_id": "u0", "job_id": job["id"], "name": "latency", "segment_id": segment.pk, "rule_id": "r1",
+    return {"session_id": explicit["session_id"], "distinct_id": "u0", "job_id": job["id"], "name": "latency",
+            "segment_id": segment.pk, "rule_id": "r1",
             "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk, "report_id": report.pk,
             "run_id": run.pk, "credential_id": bi_credential.pk,
-            "ref": planned.pk}
+            "ref": planned.pk, "alert_id": alert.pk}
 
 
 def snapshot(tenant) -> dict[str, list]:  # noqa: ANN001
@@ -126,7 +133,7 @@ def test_the_first_tenants_own_key_sees_its_objects(client, victim, shop):  # no
     for path in ("dashboards/{dashboard_id}", "dashboards/{dashboard_id}/widgets/{widget_id}", "segments/{segment_id}",
                  "reports/{report_id}", "reports/runs/{run_id}", "metrics/{name}", "persons/{distinct_id}",
                  "privacy-jobs/{job_id}", "bi-credentials/{credential_id}",
-                 "tracking-plan/events/{ref}"):
+                 "tracking-plan/events/{ref}", "alerts/{alert_id}", "alerts/{alert_id}/firings"):
         response = client.get("/api/v1/" + path.format(**victim), **bearer(shop.secret_key))
         assert response.status_code == 200, (path, response.content[:300])
 

@@ -140,11 +140,17 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
 
         explicit = explicit_sessions.session_start(tenant=tenant, api_key=handle.created.write_key.api_key,
                                                    user_id="ann")
+        from apps.alerts import services as alerts
+
+        alert = alerts.rule_create(tenant=tenant, name="slow", condition="above", threshold=500, period="1h",
+                                   query={"kind": "metric", "metric": "latency", "aggregation": "p95"},
+                                   channels=[{"type": "email", "address": "ops@example.com"}])
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
         "run_id": run.pk, "ref": "View", "credential_id": bi_credential.pk, "session_id": explicit.id,
+        "alert_id": alert.pk,
     })
     yield handle
     KNOWN.clear()

@@ -152,8 +152,10 @@ def segment_batch(request: HttpRequest) -> HttpResponse:
         shared_context = body.get("context") if isinstance(body.get("context"), dict) else None
 
         def one(message: Any) -> EventRow:
-            if shared_context and isinstance(message, dict):
-                message = {**message, "context": {**shared_context, **(message.get("context") or {})}}
+            # A message's own context that is not an object is left for parse_segment to refuse.
+            own = message.get("context") if isinstance(message, dict) else None
+            if shared_context and isinstance(message, dict) and (own is None or isinstance(own, dict)):
+                message = {**message, "context": {**shared_context, **(own or {})}}
             return parse_segment(message, clock)
 
         return _each(items, one)

@@ -39,6 +39,8 @@ NOT_AUDITED: dict[str, str] = {
     "segments.segmentsize": "data: the history of a segment's size, written by each refresh",
     "reports.reportrun": "data: a run's state and output; a run requested by hand is an audit_event",
     "reports.delivery": "data: one email sent by a run",
+    "alerts.alertfiring": "data: a check's outcome; a test requested by hand is an audit_event",
+    "alerts.alertdelivery": "data: one notification sent for a firing",
     # Not in AUDITED_APPS, listed so the reason is written down:
     "events.event": "data: ingested events (the ingestion hot path)",
     "events.person": "data: persons made by identify on the ingestion path; deletion is an audit_event",
@@ -52,6 +54,9 @@ IGNORED_FIELDS: dict[str, frozenset[str]] = {
     "auth.user": frozenset({"last_login", "date_joined"}),
     "segments.segment": frozenset({"size", "refreshed_at", "refresh_error", "next_rule_id"}),
     "reports.report": frozenset({"next_run_at"}),
+    # The webhook secret is never written to the log; the rest is the checks' bookkeeping.
+    "alerts.alertrule": frozenset({"secret", "state", "last_checked_at", "last_value", "last_error", "breach_since",
+                                   "breach_notified", "last_notified_at"}),
     "governance.trackingplan": frozenset({"version"}),
     "tenancy.apikey": frozenset({"last_used_at"}),
 }
@@ -60,7 +65,7 @@ PUBLIC_MODELS = {"tenancy.apikey", "tenancy.sharelink"}
 OBJECT_TYPES = {"tenancy.apikey": "api_key", "tenancy.sharelink": "share_link", "auth.user": "user",
                 "governance.trackingplan": "tracking_plan", "governance.eventdefinition": "planned_event",
                 "governance.propertydefinition": "planned_property",
-                "auth.group": "group"}
+                "auth.group": "group", "alerts.alertrule": "alert"}
 
 
 def audited_models() -> list[type[models.Model]]:

@@ -55,11 +55,22 @@ class ReportsStatus(serializers.Serializer):
     last_failure_at = serializers.DateTimeField(allow_null=True)
 
 
+class AlertsStatus(serializers.Serializer):
+    every_seconds = serializers.FloatField(help_text="How often beat looks for rules due a check.")
+    rules = serializers.IntegerField()
+    enabled = serializers.IntegerField()
+    firing = serializers.IntegerField(help_text="Rules in breach now.")
+    errors = serializers.IntegerField(help_text="Rules whose last check failed.")
+    firings = serializers.IntegerField(help_text="Breaches and recoveries recorded.")
+    last_check_at = serializers.DateTimeField(allow_null=True)
+    last_firing_at = serializers.DateTimeField(allow_null=True)
+
+
 class JobsStatus(serializers.Serializer):
     metric_rollups = RollupStatus()
     segment_refreshes = SegmentRefreshStatus()
     reports = ReportsStatus()
-    alerts = serializers.JSONField(allow_null=True, help_text="Alerts are not available yet: always null.")
+    alerts = AlertsStatus()
 
 
 class StatusOutput(serializers.Serializer):
