@@ -62,6 +62,19 @@ def test_segment_batch_with_one_bad_event_stores_the_rest(send, acme):
     assert [e["event"] for e in stored_events(acme.tenant)] == ["ok-1", "ok-3"]
 
 
+def test_a_batch_context_is_shared_and_an_item_context_that_is_no_object_is_refused(send, acme):
+    body = {"context": {"library": {"name": "batcher"}}, "batch": [
+        {"type": "track", "userId": "u", "event": "ok", "context": {"ip": "10.0.0.1"}},
+        {"type": "track", "userId": "u", "event": "bad", "context": "ctx"},
+    ]}
+    response = send.post("/v1/batch", body)
+    assert response.status_code == 200
+    assert response.json() == {"accepted": 1, "rejected": [{"index": 1, "error": "context must be an object."}]}
+    [stored] = stored_events(acme.tenant)
+    assert stored["event"] == "ok"
+    assert stored["context"]["library"] == {"name": "batcher"} and stored["context"]["ip"] == "10.0.0.1"
+
+
 def test_gzip_bodies_are_accepted(send, acme):
     body = {"batch": [{"type": "track", "userId": "u", "event": f"e{i}"} for i in range(50)]}
     assert send.post("/v1/batch", body, gzip=True).status_code == 200
