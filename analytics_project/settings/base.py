@@ -334,6 +334,9 @@ QUERY_CACHE_TTL_PAST = env.int("QUERY_CACHE_TTL_PAST", default=env.int("CACHE_DE
 # The seed's switch: false answers every query from PostgreSQL (nothing read from or written to
 # the cache).
 ENABLE_QUERY_CACHE = env.bool("ENABLE_QUERY_CACHE", default=True)
+# The seed's switch for the live view: false keeps no real-time counters at ingestion (one Redis
+# round trip a batch saved) and GET /api/v1/realtime answers 404 `realtime_disabled`.
+ENABLE_REAL_TIME = env.bool("ENABLE_REAL_TIME", default=True)
 # Memory one sort or hash of a query may use, in MB (PostgreSQL's work_mem, for queries only):
 # enough to group a 90-day question in memory instead of sorting on disk.
 QUERY_WORK_MEM_MB = env.int("QUERY_WORK_MEM_MB", default=128, minimum=4)

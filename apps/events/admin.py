@@ -10,6 +10,7 @@ from django.template.response import TemplateResponse
 
 from apps.core.admin_sites import EstimatedCountPaginator, ReadOnly, tenant_admin_site
 from apps.core.errors import error_response
+from apps.core.exceptions import NotFound
 from apps.events import realtime
 from apps.events.models import Event, Person, PersonDistinctId, PrivacyJob
 
@@ -67,7 +68,7 @@ def realtime_page(request: HttpRequest) -> HttpResponse:
     """The live figures (apps.events.realtime), redrawn every few seconds from `realtime_data`."""
     try:
         figures, error = realtime.realtime_get(schema=connection.schema_name).as_dict(), None
-    except realtime.RealtimeUnavailable as exc:
+    except (realtime.RealtimeUnavailable, NotFound) as exc:  # Redis down, or the live view switched off
         figures, error = None, exc.message
     context = {**tenant_admin_site.each_context(request), "title": "Real time", "figures": figures, "error": error,
                "refresh_seconds": REALTIME_REFRESH_SECONDS}
@@ -78,8 +79,8 @@ def realtime_data(request: HttpRequest) -> HttpResponse:
     """The page's figures as JSON, with the console session: the body GET /api/v1/realtime answers."""
     try:
         return JsonResponse(realtime.realtime_get(schema=connection.schema_name).as_dict())
-    except realtime.RealtimeUnavailable as exc:
-        return error_response(503, exc.code, exc.message)
+    except (realtime.RealtimeUnavailable, NotFound) as exc:
+        return error_response(exc.status_code, exc.code, exc.message)
 
 
 # Every role reads it: the viewer role holds view_event.

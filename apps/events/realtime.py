@@ -39,7 +39,9 @@ from typing import Any, Iterable
 
 from prometheus_client import Counter as PromCounter
 
-from apps.core.exceptions import Unavailable
+from django.conf import settings
+
+from apps.core.exceptions import NotFound, Unavailable
 from apps.core.redis import get_redis
 
 logger = logging.getLogger(__name__)
@@ -131,6 +133,8 @@ def realtime_record(*, schema: str, events: Iterable[RealtimeEvent], received_at
         names[event.event[:MAX_NAME]] += 1
         if event.page is not None:
             pages[event.page[:MAX_NAME]] += 1
+    if not settings.ENABLE_REAL_TIME:
+        count = 0  # the live view is switched off: only the last-received time is kept
     minute = _minute(received_at)
     keys = {kind: _key(schema, minute, kind) for kind in "neu"}
     persons = _persons_key(schema)
@@ -191,7 +195,11 @@ def _iso(moment: datetime) -> str:
 
 def realtime_get(*, schema: str, now: datetime | None = None, top: int = TOP) -> Realtime:
     """The tenant's figures over the last 30 minutes (the current minute and the 29 before it), in
-    one round trip. Raises RealtimeUnavailable when Redis cannot be read."""
+    one round trip. Raises RealtimeUnavailable when Redis cannot be read, NotFound when
+    ENABLE_REAL_TIME is off."""
+    if not settings.ENABLE_REAL_TIME:
+        raise NotFound("The live view is switched off on this server (ENABLE_REAL_TIME=false).",
+                       code="realtime_disabled")
     now = now or datetime.now(timezone.utc)
     current = _minute(now)
     minutes = [current - 60 * back for back in range(WINDOW_MINUTES - 1, -1, -1)]  # oldest first

@@ -270,3 +270,27 @@ def test_active_persons_are_exact_not_estimated(client, send, acme):
         body = read(client, acme)
     assert body["active_persons"] == {"last_5_minutes": 480, "last_30_minutes": 480}
     assert body["events"] == 517
+
+
+def test_switched_off_no_counters_are_kept_and_the_view_says_so(client, send, acme, settings):
+    """The seed's ENABLE_REAL_TIME=false: ingestion writes no counters (the last-received time stays,
+    for GET /api/v1/status), the endpoint and the console page answer `realtime_disabled`."""
+    from apps.governance.roles import ROLE_VIEWER
+
+    settings.ENABLE_REAL_TIME = False
+    with at(T0):
+        assert send.post("/v1/track", {"userId": "a", "event": "Buy"}).status_code == 200
+    assert [e["event"] for e in stored_events(acme.tenant)] == ["Buy"]
+    assert [key for key in get_redis().scan_iter(f"rt:{acme.tenant.schema_name}:*")
+            if not key.decode().endswith(":last_received")] == []
+    assert realtime.last_received_get(schema=acme.tenant.schema_name) is not None
+    assert_error(client.get("/api/v1/realtime", **bearer(acme.secret_key)), 404, "realtime_disabled")
+    host = console_log_in(client, acme, ROLE_VIEWER)
+    page = client.get("/admin/realtime/", HTTP_HOST=host)
+    assert page.status_code == 200 and "ENABLE_REAL_TIME=false" in page.content.decode()
+    assert_error(client.get("/admin/realtime/data", HTTP_HOST=host), 404, "realtime_disabled")
+
+    settings.ENABLE_REAL_TIME = True
+    with at(T0):
+        send.post("/v1/track", {"userId": "b", "event": "Buy"})
+        assert read(client, acme)["events"] == 1

@@ -52,7 +52,9 @@ class RealtimeApi(TenantApi):
 
     @extend_schema(
         responses={200: RealtimeOutput, **error_responses(
-            503, descriptions={503: "The real-time counters cannot be read just now (`realtime_unavailable`)"})},
+            404, 503, descriptions={404: "The live view is switched off on this server (`realtime_disabled`, "
+                                         "ENABLE_REAL_TIME=false)",
+                                    503: "The real-time counters cannot be read just now (`realtime_unavailable`)"})},
         summary="Live figures (last 30 minutes)",
         description="Counted by the time events are received; an event whose own timestamp is more than 30 "
                     "minutes older than its receipt (a backfill) is not counted. 503 while the counters' store "
