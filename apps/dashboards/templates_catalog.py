@@ -107,8 +107,8 @@ def _event(name: str) -> dict[str, Any]:
 
 
 def executive(facts: TenantFacts) -> list[dict[str, Any]]:
-    """KPIs over the last 30 days: active persons, events per day by type, page views, the top
-    events, a funnel and weekly retention."""
+    """KPIs over the last 30 days: active persons, sessions (per day, bounce rate, median duration),
+    events per day by type, page views, the top events, a funnel and weekly retention."""
     month = {"date_from": "-30d", "interval": "day"}
     product = facts.product_events
     if facts.has_pages:
@@ -121,6 +121,11 @@ def executive(facts: TenantFacts) -> list[dict[str, Any]]:
     widgets = [
         _widget("active-persons", f"Active persons, last 30 days ({label})", "number", active),
         _widget("active-persons-daily", f"Active persons per day ({label})", "line", active),
+        _widget("sessions-daily", "Sessions per day", "line", {"kind": "sessions", **month, "measures": ["sessions"]}),
+        _widget("bounce-rate", "Bounce rate, last 30 days (sessions of one event)", "number",
+                {"kind": "sessions", **month, "measures": ["bounce_rate"]}),
+        _widget("session-duration", "Median session duration, last 30 days", "number",
+                {"kind": "sessions", **month, "measures": ["median_duration"]}, unit="s"),
     ]
     types: list[str] = []
     for volume in facts.volumes:
@@ -219,8 +224,8 @@ def technical(facts: TenantFacts) -> list[dict[str, Any]]:
 
 TEMPLATES: dict[str, Template] = {
     template.name: template for template in (
-        Template("executive", "Executive summary", "KPIs over the last 30 days: active persons, events per day, "
-                 "page views, the top events, a conversion funnel and weekly retention.", "executive", executive),
+        Template("executive", "Executive summary", "KPIs over the last 30 days: active persons, sessions, events per "
+                 "day, page views, the top events, a conversion funnel and weekly retention.", "executive", executive),
         Template("technical", "Technical report", "Performance over the last 7 days: request latency by route, "
                  "requests by status, errors per hour, system gauges (or the metrics the tenant records).",
                  "technical", technical),

@@ -1,6 +1,6 @@
 """The demo tenant's content beyond its events (`make run`): a month of sample metric values, a
 segment, the executive and technical dashboards made from their templates, and a weekly report of
-the executive dashboard with a subscriber, so that every part of the product shows working at once.
+the executive dashboard with a subscriber, two alert rules by email, so that every part of the product shows working at once.
 
 Everything goes through the apps' services (values through the metrics write path, the segment
 refreshed by its service, widgets checked by the dashboards' service). Idempotent: each piece is
@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
+from apps.alerts.models import AlertRule
+from apps.alerts.services import rule_create
 from apps.dashboards.models import Dashboard
 from apps.dashboards.services import dashboard_from_template
 from apps.events.models import Event
@@ -42,6 +44,16 @@ METRICS = (
      "description": "Orders placed."},
 )
 BATCH = 1000
+# Two alert rules by email to the subscriber: a threshold on checkout latency, an anomaly on traffic.
+ALERTS = (
+    {"name": "slow-checkout", "display_name": "Checkout p95 over 500 ms",
+     "query": {"kind": "metric", "metric": "api_request.duration", "aggregation": "p95", "granularity": "hour",
+               "dimensions": {"endpoint": "/api/checkout"}},
+     "condition": "above", "threshold": 500, "period": "1h", "cooldown": "1h"},
+    {"name": "traffic-anomaly", "display_name": "Unusual page views per hour",
+     "query": {"kind": "trends", "interval": "hour", "series": [{"event_type": "page_view"}]},
+     "condition": "anomaly", "method": "zscore", "threshold": 3, "period": "2d", "cooldown": "6h"},
+)
 
 
 @dataclass(frozen=True)
@@ -130,4 +142,8 @@ def demo_content_ensure(*, tenant: Any, days: int = 30, requests_per_hour: int =
                                timezone=tenant.timezone, owner=SUBSCRIBER)
         subscribe(report=report, email=SUBSCRIBER)
         created.append(f"report {REPORT} (weekly, to {SUBSCRIBER})")
+    for definition in ALERTS:
+        if not AlertRule.objects.filter(name=definition["name"]).exists():
+            rule_create(tenant=tenant, **definition, channels=[{"type": "email", "address": SUBSCRIBER}])
+            created.append(f"alert {definition['name']} (to {SUBSCRIBER})")
     return DemoContent(created=created, dashboards=dashboards, report=report.pk, segment=SEGMENT)

@@ -93,6 +93,9 @@ def nonempty(result: dict) -> bool:
         return result["steps"][-1]["count"] > 0
     if kind == "retention":
         return any(c["retained"][1] > 0 for c in result["cohorts"] if len(c["retained"]) > 1)
+    if kind == "sessions":  # counts are 0 and other measures null where there are no sessions
+        return any(bool(v) if s["measure"] == "sessions" else v is not None
+                   for s in result["series"] for v in s["values"])
     return bool(result["results"])
 
 
@@ -126,8 +129,8 @@ def test_executive_is_built_over_the_tenants_own_events(client, busy):
     dashboard = from_template(client, busy.secret_key, "executive")
     assert dashboard["name"] == "executive" and dashboard["category"] == "executive"
     widgets = {w["name"]: w for w in dashboard["widgets"]}
-    assert list(widgets) == ["active-persons", "active-persons-daily", "events-daily", "page-views", "top-events",
-                             "funnel", "retention"]
+    assert list(widgets) == ["active-persons", "active-persons-daily", "sessions-daily", "bounce-rate",
+                             "session-duration", "events-daily", "page-views", "top-events", "funnel", "retention"]
     assert widgets["active-persons"]["widget_type"] == "number"
     assert widgets["top-events"]["query_config"]["series"] == [{"event": "Signed Up"}, {"event": "Purchased"}]
     assert widgets["funnel"]["query_config"]["steps"] == [
@@ -136,7 +139,7 @@ def test_executive_is_built_over_the_tenants_own_events(client, busy):
     assert {s["event_type"] for s in widgets["events-daily"]["query_config"]["series"]} == {"page", "track"}
     with schema_context(busy.tenant.schema_name):
         stored = Dashboard.objects.get(pk=dashboard["id"])
-        assert stored.widgets.count() == 7 and stored.description
+        assert stored.widgets.count() == 10 and stored.description
 
     results = data_equals_engine(client, busy.secret_key, dashboard)
     assert all(nonempty(result) for result in results.values()), {k: v for k, v in results.items()
@@ -146,6 +149,12 @@ def test_executive_is_built_over_the_tenants_own_events(client, busy):
     assert [s["count"] for s in results["funnel"]["steps"]] == [12, 8, 4]
     assert sum(c["retained"][1] for c in results["retention"]["cohorts"]) == 12
     assert [s["total"] for s in results["top-events"]["series"]] == [8, 4]
+    # Sessions: 24 page views each with a session id of its own; sign-ups and purchases carry none
+    # and are an hour apart (two sessions for the 4 buyers, one for the 4 others); 2 errors of two
+    # persons hours apart; the server's API error. Every session is one event: all bounce.
+    assert results["sessions-daily"]["series"][0]["total"] == 24 + 4 * 2 + 4 + 2 + 1
+    assert results["bounce-rate"]["series"][0]["total"] == 1
+    assert results["session-duration"]["series"][0]["total"] == 0
 
 
 def test_technical_is_built_over_the_tenants_own_metrics_and_errors(client, busy):
@@ -190,7 +199,8 @@ def test_on_a_tenant_with_no_data_the_widgets_still_validate_and_answer(client, 
     executive = from_template(client, acme.secret_key, "executive")
     technical = from_template(client, acme.secret_key, "technical")
     specs = {w["name"]: w["query_config"] for w in executive["widgets"]}
-    assert list(specs) == ["active-persons", "active-persons-daily", "events-daily", "funnel", "retention"]
+    assert list(specs) == ["active-persons", "active-persons-daily", "sessions-daily", "bounce-rate",
+                           "session-duration", "events-daily", "funnel", "retention"]
     assert specs["funnel"]["steps"] == [{"event_type": "page_view"}, {"event_type": "conversion"}]
     assert [w["name"] for w in technical["widgets"]] == ["errors-hourly"]
     assert technical["widgets"][0]["query_config"]["series"] == [
@@ -215,7 +225,7 @@ def test_unknown_templates_bad_names_and_taken_names_are_refused_and_write_nothi
                  "dashboard_exists")
     assert_error(api(client, key, "post", "dashboards", {"name": "executive"}), 409, "dashboard_exists")
     with schema_context(busy.tenant.schema_name):
-        assert Dashboard.objects.count() == 1 and Dashboard.objects.get().widgets.count() == 7
+        assert Dashboard.objects.count() == 1 and Dashboard.objects.get().widgets.count() == 10
     from_template(client, key, "executive", name="executive-2")
 
 
@@ -225,7 +235,8 @@ def test_a_template_reads_only_the_callers_tenant(client, busy, globex):
     theirs = from_template(client, globex.secret_key, "executive")
     text = repr([w["query_config"] for w in theirs["widgets"]])
     assert "Globex Thing" in text and "Signed Up" not in text and "'$pageview'" not in text
-    assert {w["name"] for w in theirs["widgets"]} == {"active-persons", "active-persons-daily", "events-daily",
+    assert {w["name"] for w in theirs["widgets"]} == {"active-persons", "active-persons-daily", "sessions-daily",
+                                                      "bounce-rate", "session-duration", "events-daily",
                                                       "top-events", "funnel", "retention"}
     technical = from_template(client, globex.secret_key, "technical")
     assert [w["name"] for w in technical["widgets"]] == ["errors-hourly"]  # acme's metrics and errors unseen

@@ -4,6 +4,8 @@ subscriber; a second run changes nothing."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import json
 from io import StringIO
 
@@ -12,6 +14,8 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 from django_tenants.utils import schema_context
 
+from apps.alerts import services as alert_services
+from apps.alerts.models import AlertRule
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard, Widget
 from apps.events.models import Event
@@ -39,7 +43,7 @@ def counts() -> dict[str, int]:
 def test_the_demo_tenant_gets_every_part_working_and_a_second_run_changes_nothing(make_tenant):
     demo = make_tenant("demo", timezone="Europe/Paris")
     first = run(*SMALL)
-    assert len(first["created"]) == 1 + len(METRICS) + 1 + 2 + 1, first["created"]
+    assert len(first["created"]) == 1 + len(METRICS) + 1 + 2 + 1 + 2, first["created"]
     with schema_context(demo.tenant.schema_name):
         assert Event.objects.filter(event="$pageview").exists() and Event.objects.filter(event="$error").exists()
         for definition in METRICS:
@@ -71,6 +75,16 @@ def test_the_demo_tenant_gets_every_part_working_and_a_second_run_changes_nothin
             "dashboard", dashboards["executive"].pk, "weekly", 0, "Europe/Paris")
         assert report.next_run_at is not None and report.enabled
         assert list(report.subscriptions.values_list("email", "unsubscribed_at")) == [("admin@example.com", None)]
+        rules = {rule.name: rule for rule in AlertRule.objects.all()}
+        assert set(rules) == {"slow-checkout", "traffic-anomaly"}
+        assert all(rule.enabled and rule.channels == [{"type": "email", "address": "admin@example.com"}]
+                   for rule in rules.values())
+        # Both check cleanly against the demo's own data (a value, not an error).
+        for rule in rules.values():
+            alert_services.rule_check_now(rule_id=rule.pk, now=datetime.now(timezone.utc), tenant=demo.tenant)
+            rule.refresh_from_db()
+            assert rule.last_checked_at is not None and not rule.last_error, (rule.name, rule.last_error)
+            assert rule.state != "error"
         before = counts()
 
     second = run(*SMALL)
@@ -81,7 +95,7 @@ def test_the_demo_tenant_gets_every_part_working_and_a_second_run_changes_nothin
 
 
 def _numbers(result: dict) -> list:
-    if result["kind"] in ("trends", "metric"):
+    if result["kind"] in ("trends", "metric", "sessions"):
         return [v for s in result["series"] for v in s["values"] if v is not None]
     if result["kind"] == "funnel":
         return [s["count"] for s in result["steps"]]

@@ -104,7 +104,9 @@ def run(spec: SummarySpec, time_range: TimeRange, sessions: tuple[int | None, in
     for kind, name, count, previous in top_rows:
         tops[kind].append({"event" if kind == "event" else "page": name, **figure(count, previous)})
     return {
-        "previous": {"date_from": p.previous_start.isoformat(), "date_to": p.start.isoformat()},
+        # Written like the range's own bounds (same offset form), whichever way it was given.
+        "previous": {"date_from": p.previous_start.astimezone(time_range.start.tzinfo).isoformat(),
+                     "date_to": time_range.start.isoformat()},
         "events": figure(events, events_before),
         "persons": figure(persons, persons_before),
         "sessions": figure(*sessions),
