@@ -62,3 +62,23 @@ def headless_chromium(window: str = "1280,900") -> Iterator[Any]:
     finally:
         driver.quit()
         shutil.rmtree(profile, ignore_errors=True)
+
+
+# The console's pictures: browser tests write one PNG per page here, and the README shows them.
+SCREENSHOTS = __import__("pathlib").Path(__file__).resolve().parent.parent / "docs" / "screenshots"
+
+
+def screenshot(driver: Any, name: str) -> Any:
+    """Save the browser's current page as docs/screenshots/<name>.png (whole page height); returns
+    the path. `name` is a plain slug such as "console-home"."""
+    assert name.replace("-", "").isalnum(), name
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    width, height = driver.get_window_size()["width"], driver.get_window_size()["height"]
+    full = driver.execute_script("return Math.max(document.body.scrollHeight, document.documentElement.scrollHeight)")
+    driver.set_window_size(width, min(max(height, int(full) + 120), 4000))
+    try:
+        driver.save_screenshot(str(path))
+    finally:
+        driver.set_window_size(width, height)
+    return path
