@@ -78,6 +78,7 @@ TENANT_APPS = [
     "apps.alerts",
     "apps.reports",
     "apps.governance",
+    "apps.console",
 ]
 INSTALLED_APPS = SHARED_APPS + [app for app in TENANT_APPS if app not in SHARED_APPS]
 

@@ -1,0 +1,1 @@
+"""Registers the console's pages on the tenant admin site (admin autodiscovery imports this)."""
