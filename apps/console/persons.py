@@ -4,9 +4,9 @@
 Read with `events.view_person` (every role). Everything is read in the request's tenant schema, so
 another tenant's person id is simply not there (404).
 
-- Search: `name=value` finds persons whose trait `name` equals the value (a number too, when the value
-  reads as one); any other text finds persons with a distinct id equal to it or starting with it, and
-  persons with a trait value containing it (case-insensitive). Newest persons first, keyset pages on id.
+- Search: persons with a distinct id equal to the text or starting with it, and: for `name=value`,
+  persons whose trait `name` equals the value (a number or boolean too, when the value reads as one);
+  for any other text, persons with a trait value containing it (case-insensitive). Newest persons first, keyset pages on id.
 - Timeline: the events of every distinct id of the person (person_distinct_ids follows merges, so a
   merged anonymous id's events are there), newest first, keyset pages on (timestamp, id): `before`
   and `after` cursors, never OFFSET.
@@ -197,6 +197,8 @@ def person_search(*, query: str) -> QuerySet[Person]:
     persons = Person.objects.all()
     if not query:
         return persons.order_by("-id")
+    # A distinct id may hold "=" too: it is matched whatever the text.
+    owners = PersonDistinctId.objects.filter(distinct_id__startswith=query).values("person_id")
     name, equals, value = query.partition("=")
     if equals and name.strip():
         name, value = name.strip(), value.strip()
@@ -206,8 +208,7 @@ def person_search(*, query: str) -> QuerySet[Person]:
             condition |= Q(traits__contains={name: number})
         if value in ("true", "false"):
             condition |= Q(traits__contains={name: value == "true"})
-        return persons.filter(condition).order_by("-id")
-    owners = PersonDistinctId.objects.filter(distinct_id__startswith=query).values("person_id")
+        return persons.filter(condition | Q(pk__in=owners)).order_by("-id")
     in_traits = RawSQL(
         "EXISTS (SELECT 1 FROM jsonb_each_text(CASE WHEN jsonb_typeof(persons.traits) = 'object' "
         "THEN persons.traits ELSE '{}'::jsonb END) AS t WHERE t.value ILIKE %s)",
