@@ -78,12 +78,19 @@ class TenantAdminSite(admin.AdminSite):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._site_views: dict[str, SiteView] = {}
+        self._index_context: Callable[[HttpRequest], dict] | None = None
 
     def register_view(self, *, route: str, view: Callable[..., HttpResponse], name: str, title: str,
                       permission: str, listed: bool = True) -> None:
         """Add a console page (idempotent by name): logged-in staff only (admin_view), and then
         only those holding `permission` (403 otherwise)."""
         self._site_views[name] = SiteView(route, view, name, title, permission, listed)
+
+    def register_index(self, *, template: str, context: Callable[[HttpRequest], dict]) -> None:
+        """Let a higher app draw the index (the console's home, DESIGN §2: core never imports it):
+        its template (extending admin/tenant_index.html) and `context(request)`, added to Django's."""
+        self.index_template = template
+        self._index_context = context
 
     def _guarded(self, site_view: SiteView) -> Callable[..., HttpResponse]:
         def view(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -101,7 +108,8 @@ class TenantAdminSite(admin.AdminSite):
     def index(self, request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
         pages = [{"title": sv.title, "url": reverse(f"admin:{sv.name}", current_app=self.name)}
                  for sv in self._site_views.values() if sv.listed and request.user.has_perm(sv.permission)]
-        return super().index(request, {**(extra_context or {}), "site_pages": pages})
+        own = self._index_context(request) if self._index_context else {}
+        return super().index(request, {**own, **(extra_context or {}), "site_pages": pages})
 
     def register(self, model_or_iterable: Any, admin_class: Any = None, **options: Any) -> None:
         admin_class = admin_class or admin.ModelAdmin

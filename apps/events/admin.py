@@ -7,6 +7,8 @@ from django.contrib import admin
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
+from django.urls import NoReverseMatch, reverse
+from django.utils.html import format_html
 
 from apps.core.admin_sites import EstimatedCountPaginator, ReadOnly, tenant_admin_site
 from apps.core.errors import error_response
@@ -33,7 +35,9 @@ class EventAdmin(ReadOnly):
 
 @admin.register(Person, site=tenant_admin_site)
 class PersonAdmin(ReadOnly):
-    list_display = ("id", "distinct_ids", "traits", "created_at", "updated_at")
+    list_display = ("id", "distinct_ids", "traits", "created_at", "updated_at", "profile")
+    fields = ("profile", "traits", "created_at", "updated_at")
+    readonly_fields = fields
     search_fields = ()
     show_full_result_count = False
     list_per_page = 50
@@ -46,6 +50,15 @@ class PersonAdmin(ReadOnly):
 
     def get_search_fields(self, request: HttpRequest) -> tuple[str, ...]:
         return ("distinct id",)  # any non-empty value shows the search box; the lookup is ours
+
+    @admin.display(description="profile")
+    def profile(self, person: Person) -> str:
+        # The console's person page (apps.console.persons), reversed by name: events never imports it.
+        try:
+            url = reverse("admin:console_person", args=[person.pk], current_app=self.admin_site.name)
+        except NoReverseMatch:
+            return "-"
+        return format_html('<a class="person-profile" href="{}">Profile and timeline</a>', url)
 
     @admin.display(description="distinct ids")
     def distinct_ids(self, person: Person) -> str:

@@ -137,7 +137,8 @@ CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "g
                 "governance_bicredential_rotate", "governance_bicredential_revoke", "dashboards_dashboard_from_template"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
-              "view_on_site", "app_list", "events_realtime", "events_realtime_data"}
+              "view_on_site", "app_list", "events_realtime", "events_realtime_data", "console_persons",
+              "console_person"}
 # Actions another app adds to a page, with the role they need: governance's privacy jobs on persons.
 ADMIN_ACTIONS = {"export_persons", "anonymise_persons"}
 STANDARD = ("changelist", "add", "history", "delete", "change")
@@ -334,6 +335,13 @@ def _walk_site_views(console: Any, role: str) -> None:
     assert 'href="/admin/realtime/"' in index
     assert console.get("/admin/realtime/").status_code == 200
     assert console.get("/admin/realtime/data").status_code == 200
+    # Persons (apps/console/persons.py): every role reads them; tests/console/test_persons.py has the rest.
+    assert 'href="/admin/persons/"' in index
+    assert console.get("/admin/persons/").status_code == 200
+    with schema_context(console.tenant.schema_name):
+        person = Person.objects.latest("id")
+    assert console.get(f"/admin/persons/{person.pk}/").status_code == 200
+    assert console.get(f"/admin/persons/{person.pk + 1000}/").status_code == 404
     assert console.get("/admin/password_change/").status_code == 200
     assert console.get("/admin/password_change/done/").status_code == 200
     assert console.get("/admin/jsi18n/").status_code == 200
