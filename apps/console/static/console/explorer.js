@@ -36,6 +36,12 @@
 
   function $(id) { return document.getElementById(id); }
 
+  // Typing fires "input"; a field cleared by a script or the browser may fire only "change".
+  function edit(input, handler) {
+    input.addEventListener("input", handler);
+    input.addEventListener("change", handler);
+  }
+
   function node(tag, attrs, text) {
     var el = document.createElement(tag);
     Object.keys(attrs || {}).forEach(function (key) {
@@ -102,7 +108,7 @@
   function eventInput(value, path, onChange) {
     var input = node("input", {type: "text", name: "event", "data-path": path, placeholder: "event name",
                                size: 24, value: value || ""});
-    input.addEventListener("input", function () { onChange(input.value); changed(); });
+    edit(input, function () { onChange(input.value); changed(); });
     return input;
   }
 
@@ -181,7 +187,7 @@
         propertyLabel.hidden = PROPERTY_MATHS.indexOf(series.math) < 0;
         changed();
       });
-      property.addEventListener("input", function () { series.property = property.value; changed(); });
+      edit(property, function () { series.property = property.value; changed(); });
       row.appendChild(removeButton(function () { k.series.splice(i, 1); }, k.series.length < 2));
       set.appendChild(row);
     });
@@ -202,7 +208,7 @@
     row.appendChild(label("property", property));
     propertyPicker(property, function () { return k.breakdown.type; }, firstEvent);
     type.addEventListener("change", function () { k.breakdown.type = type.value; changed(); });
-    property.addEventListener("input", function () { k.breakdown.property = property.value; changed(); });
+    edit(property, function () { k.breakdown.property = property.value; changed(); });
     set.appendChild(row);
   }
 
@@ -228,7 +234,7 @@
     var unit = select([["m", "minutes"], ["h", "hours"], ["d", "days"], ["w", "weeks"], ["s", "seconds"]], match[2],
                       {id: "ex-window-unit"});
     var update = function () { k.window = String(amount.value || "").trim() + unit.value; changed(); };
-    amount.addEventListener("input", update);
+    edit(amount, update);
     unit.addEventListener("change", update);
     windowRow.appendChild(label("Conversion window", amount));
     windowRow.appendChild(unit);
@@ -247,14 +253,14 @@
     set.appendChild(row);
     datalist(start, "events", function () { return {}; });
     datalist(back, "events", function () { return {}; });
-    start.addEventListener("input", function () { k.start_event = start.value; changed(); });
-    back.addEventListener("input", function () { k.return_event = back.value; changed(); });
+    edit(start, function () { k.start_event = start.value; changed(); });
+    edit(back, function () { k.return_event = back.value; changed(); });
     var row2 = node("div", {className: "ex-row"});
     var period = select(["day", "week", "month"], k.period, {id: "ex-period", "data-path": "period"});
     var periods = node("input", {type: "number", id: "ex-periods", min: 1, max: 104, value: String(k.periods),
                                  "data-path": "periods"});
     period.addEventListener("change", function () { k.period = period.value; changed(); });
-    periods.addEventListener("input", function () { k.periods = periods.value === "" ? "" : Number(periods.value); changed(); });
+    edit(periods, function () { k.periods = periods.value === "" ? "" : Number(periods.value); changed(); });
     row2.appendChild(label("Period", period));
     row2.appendChild(label("Periods", periods));
     set.appendChild(row2);
@@ -339,13 +345,13 @@
       });
       value.hidden = f.operator === "is_set" || f.operator === "is_not_set";
       type.addEventListener("change", function () { f.type = type.value; changed(); });
-      property.addEventListener("input", function () { f.property = property.value; changed(); });
+      edit(property, function () { f.property = property.value; changed(); });
       operator.addEventListener("change", function () {
         f.operator = operator.value;
         value.hidden = f.operator === "is_set" || f.operator === "is_not_set";
         changed();
       });
-      value.addEventListener("input", function () { f.value = value.value; changed(); });
+      edit(value, function () { f.value = value.value; changed(); });
       row.appendChild(removeButton(function () { state.filters.splice(i, 1); }));
       box.appendChild(row);
     });
