@@ -748,6 +748,11 @@
     if (!loaded) { $("ex-error").textContent = "The query in the link could not be read."; $("ex-error").hidden = false; }
   } else if (initial.widget) {
     loaded = loadSpec(initial.widget.spec, initial.widget.widget_type);
+    if (!loaded) {
+      $("ex-error").textContent = "This widget's query is of a kind the explorer does not build (" +
+        String(initial.widget.spec && initial.widget.spec.kind) + "); edit it on its dashboard.";
+      $("ex-error").hidden = false;
+    }
   }
   renderKind();
   renderCommon();
