@@ -315,3 +315,54 @@ def test_a_viewer_runs_queries_has_no_save_control_and_sees_hostile_names_as_tex
     assert page.all("#ex-table img") == [] and page.all("#ex-chart-box img") == []
     assert page.spec()["series"] == [{"event": HOSTILE}]
     page.no_console_errors()
+
+
+def test_the_pickers_offer_what_the_definitions_views_answer(browser, live_server, shop, monkeypatch):
+    from apps.tenancy import middleware
+    from tests.console import explorer_urls
+
+    # The console's URLs with stand-ins for the definitions views (their contract, not their data).
+    monkeypatch.setattr(middleware, "TENANT_CONSOLE_URLCONF", "tests.console.explorer_urls")
+    explorer_urls.REQUESTS.clear()
+    port = live_server.url.rsplit(":", 1)[1]
+    page = Explorer(browser, f"http://localhost:{port}", shop.secret_key.raw)
+    log_in(browser, f"http://browser-ex.localhost:{port}/admin/login/?next=/admin/explore/", "the-viewer", PASSWORD)
+    wait_until(lambda: browser.execute_script("return document.body.getAttribute('data-explorer')") == "ready",
+               timeout=15, what="the explorer")
+
+    def offered(element: Any) -> list[str]:
+        return browser.execute_script(
+            "var l = document.getElementById(arguments[0].getAttribute('list'));"
+            "return l ? Array.from(l.options).map(function (o) { return o.value; }) : [];", element)
+
+    event = page.css('.ex-series input[name="event"]')
+    event.click()
+    assert wait_until(lambda: offered(event), timeout=10, what="event names") == ["Buy", "Visit", HOSTILE]
+    event.send_keys("Bu")
+    wait_until(lambda: offered(event) == ["Buy"], timeout=10, what="the names matching what is typed")
+    assert explorer_urls.REQUESTS[-1] == ("events", {"search": "Bu", "limit": "50"})
+    event.send_keys("y")
+
+    # The numeric property of a `sum` series: the keys of that series' event.
+    page.choose(page.css('.ex-series select[name="math"]'), "sum")
+    prop = page.css('.ex-series input[name="property"]')
+    prop.click()
+    assert wait_until(lambda: offered(prop), timeout=10, what="Buy's keys") == ["amount", "currency"]
+    assert explorer_urls.REQUESTS[-1] == ("properties", {"kind": "event", "event": "Buy", "limit": "50"})
+
+    # A person filter: trait keys, then the values of the chosen one.
+    page.css("#ex-add-filter").click()
+    page.choose(page.css('.ex-filter select[name="type"]'), "person")
+    key = page.css('.ex-filter input[name="property"]')
+    key.click()
+    assert wait_until(lambda: offered(key), timeout=10, what="trait keys") == ["plan"]
+    key.send_keys("plan")
+    value = page.css('.ex-filter input[name="value"]')
+    value.click()
+    assert wait_until(lambda: offered(value), timeout=10, what="trait values") == ["pro", "free"]
+    assert explorer_urls.REQUESTS[-1] == ("values", {"kind": "person", "key": "plan", "limit": "50"})
+    value.send_keys("pro")
+    assert page.spec()["filters"] == [{"property": "plan", "operator": "eq", "value": "pro", "type": "person"}]
+    prop.send_keys("amount")
+    assert page.spec()["series"] == [{"event": "Buy", "math": "sum", "property": "amount"}]
+    page.no_console_errors()
