@@ -138,7 +138,7 @@ CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "g
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list", "events_realtime", "events_realtime_data", "console_persons",
-              "console_person"}
+              "console_person", "console_explore", "console_explore_run", "console_explore_save"}
 # Actions another app adds to a page, with the role they need: governance's privacy jobs on persons.
 ADMIN_ACTIONS = {"export_persons", "anonymise_persons"}
 STANDARD = ("changelist", "add", "history", "delete", "change")
@@ -342,6 +342,12 @@ def _walk_site_views(console: Any, role: str) -> None:
         person = Person.objects.latest("id")
     assert console.get(f"/admin/persons/{person.pk}/").status_code == 200
     assert console.get(f"/admin/persons/{person.pk + 1000}/").status_code == 404
+    # The explorer: every role runs queries; only editors and admins save widgets (its use:
+    # tests/console/test_explorer.py).
+    assert 'href="/admin/explore/"' in index
+    assert console.get("/admin/explore/").status_code == 200
+    assert console.post("/admin/explore/run").status_code == 400  # no spec: answered, not refused
+    assert console.post("/admin/explore/save").status_code == (403 if role == ROLE_VIEWER else 400)
     assert console.get("/admin/password_change/").status_code == 200
     assert console.get("/admin/password_change/done/").status_code == 200
     assert console.get("/admin/jsi18n/").status_code == 200

@@ -177,17 +177,15 @@
     number: number, gauge: gauge, funnel: funnel, retention: grid, table: table
   };
 
-  // The console's pages call this (the persons helper's stop-gap until the charts rebuild lands).
-  window.AnalyticsCharts = {
-    draw: function (target, view, options) {  // eslint-disable-line no-unused-vars
-      DRAW[view.type](target, view);
-      target.setAttribute("data-drawn", "true");
-    }
-  };
-
-  var embedded = document.getElementById("dashboard-views");
-  if (!embedded) return;
-  var views = JSON.parse(embedded.textContent);
+  // The console's one chart entry point (the explorer calls it; options: {timezone}).
+  window.AnalyticsCharts = {draw: function (target, view, options) {
+    if (view.error) { var p = document.createElement("p"); p.className = "error"; p.textContent = view.error;
+      target.appendChild(p); return; }
+    DRAW[view.type](target, view, options || {});
+    target.setAttribute("data-drawn", "true");
+  }};
+  if (!document.getElementById("dashboard-views")) return;
+  var views = JSON.parse(document.getElementById("dashboard-views").textContent);
   document.querySelectorAll(".widget").forEach(function (section) {
     var view = views[Number(section.getAttribute("data-index"))], target = section.querySelector(".chart");
     if (view.error) {
