@@ -276,3 +276,17 @@ def test_the_demo_sample_gets_its_definitions(acme):
     assert {"$pageview", "$identify", "Signed Up"} <= set(found)
     assert properties_of(acme.tenant)[("person", "plan")][1] == ["string"]
     assert ("$pageview", "path") in links_of(acme.tenant)
+
+
+def test_the_demo_tenant_whose_events_predate_definitions_gets_them_rebuilt(make_tenant, monkeypatch, tmp_path):
+    from apps.tenancy.management.commands import ensure_demo_tenant
+    from tests.segments.test_segments_api import ago, ingest
+
+    monkeypatch.setattr(ensure_demo_tenant, "KEYS_FILE", tmp_path / "demo-keys.json")
+    demo = make_tenant("demo", timezone="Europe/Paris")
+    ingest(demo.tenant, [{"type": "track", "userId": "ann", "event": "Old", "properties": {"plan": "pro"},
+                          "timestamp": ago(days=2)}])  # stored directly, as before this feature
+    assert events_of(demo.tenant) == {}
+    call_command("ensure_demo_tenant", "--json", stdout=StringIO())
+    assert events_of(demo.tenant)["Old"][0] == 1
+    assert links_of(demo.tenant) == {("Old", "plan"): 1}
