@@ -290,3 +290,36 @@ def test_the_demo_tenant_whose_events_predate_definitions_gets_them_rebuilt(make
     call_command("ensure_demo_tenant", "--json", stdout=StringIO())
     assert events_of(demo.tenant)["Old"][0] == 1
     assert links_of(demo.tenant) == {("Old", "plan"): 1}
+
+
+def test_every_fast_path_route_records_definitions(acme):
+    """The production WSGI fast path (apps.events.api.fastpath) routes to the same views: each of its
+    routes counts what it stores."""
+    from apps.events.api.fastpath import ROUTES
+    from tests.events.test_fastpath import call
+
+    bodies = {
+        "/v1/track": {"userId": "u", "event": "Seg", "properties": {"a": 1}},
+        "/v1/identify": {"userId": "u", "traits": {"t": 1}},
+        "/v1/page": {"userId": "u", "properties": {"path": "/"}},
+        "/v1/screen": {"userId": "u", "name": "Home"},
+        "/v1/group": {"userId": "u", "groupId": "g"},
+        "/v1/alias": {"userId": "u", "previousId": "p"},
+        "/v1/batch": {"batch": [{"type": "track", "userId": "u", "event": "SegBatch"}]},
+        "/api/v1/events/track": {"event_name": "Native", "user_id": "u"},
+        "/api/v1/events/batch": {"events": [{"event_name": "NativeBatch", "user_id": "u"}]},
+        "/api/v1/events/track/batch": {"events": [{"event_name": "SeedBatch", "user_id": "u"}]},
+        "/batch/": {"batch": [{"event": "PhBatch", "distinct_id": "u"}]},
+        "/capture/": {"event": "PhCapture", "distinct_id": "u", "properties": {"$set": {"plan": "pro"}}},
+        "/e/": {"event": "PhE", "distinct_id": "u"},
+    }
+    assert {path.rstrip("/") for path in ROUTES} == {path.rstrip("/") for path in bodies}  # every route tried
+    with at(T0):
+        for path, body in bodies.items():
+            assert call(path, body, key=acme.write_key)[0] == 200, path
+    flush()
+    assert set(events_of(acme.tenant)) == {
+        "Seg", "$identify", "$pageview", "$screen", "$group", "$create_alias", "SegBatch", "Native", "NativeBatch",
+        "SeedBatch", "PhBatch", "PhCapture", "PhE"}
+    assert properties_of(acme.tenant)[("person", "plan")][0] == 1
+    assert properties_of(acme.tenant)[("person", "t")][0] == 1
