@@ -323,3 +323,11 @@ def test_every_fast_path_route_records_definitions(acme):
         "SeedBatch", "PhBatch", "PhCapture", "PhE"}
     assert properties_of(acme.tenant)[("person", "plan")][0] == 1
     assert properties_of(acme.tenant)[("person", "t")][0] == 1
+
+
+def test_beat_folds_every_minute_with_a_registered_task():
+    from analytics_project.celery import app
+
+    entry = app.conf.beat_schedule["definitions-flush"]
+    assert entry["schedule"] == 60.0
+    assert entry["task"] in app.tasks and "apps.events.tasks.definitions_flush" in app.tasks
