@@ -21,6 +21,10 @@ app.conf.beat_schedule = {
         "task": "apps.events.tasks.events_upkeep_all",
         "schedule": 3600.0,
     },
+    "definitions-flush": {
+        "task": "apps.events.tasks.definitions_flush_all",
+        "schedule": 60.0,
+    },
     "metrics-upkeep": {
         "task": "apps.metrics.tasks.metrics_upkeep_all",
         "schedule": 3600.0,

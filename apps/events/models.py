@@ -106,3 +106,89 @@ class ExplicitSession(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+
+# --- definitions: what the tenant sends (apps.events.definitions keeps them) -----------------------
+
+
+class EventDefinition(models.Model):
+    """An event name the tenant has sent: how many events (volume), when first and last seen (event
+    times, never later than their receipt). Counted at ingestion and folded in by a beat task; only
+    the description is anyone's to write. Not the tracking plan's "planned event"
+    (apps.governance), which says what should be sent."""
+
+    name = models.TextField(unique=True)
+    volume = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    description = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="When the description last changed.")
+
+    class Meta:
+        db_table = "event_definitions"
+        ordering = ["-volume", "name"]
+        verbose_name = "event definition"
+        verbose_name_plural = "event definitions"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PropertyDefinition(models.Model):
+    """A top-level property key the tenant has sent: on events (`event`) or as a person's trait
+    (`person`, from identify traits and PostHog's $set / $set_once), with the JSON types observed."""
+
+    class Kind(models.TextChoices):
+        EVENT = "event"
+        PERSON = "person"
+
+    kind = models.CharField(max_length=6, choices=Kind.choices)
+    key = models.TextField()
+    types = models.JSONField(default=list, help_text="Types observed: string, number, boolean, datetime (an ISO "
+                                                     "8601 string), object, array, null.")
+    volume = models.BigIntegerField(default=0)
+    first_seen = models.DateTimeField()
+    last_seen = models.DateTimeField()
+    description = models.TextField(blank=True, default="")
+    updated_at = models.DateTimeField(null=True, blank=True, help_text="When the description last changed.")
+
+    class Meta:
+        db_table = "property_definitions"
+        ordering = ["-volume", "kind", "key"]
+        verbose_name = "property definition"
+        verbose_name_plural = "property definitions"
+        constraints = [models.UniqueConstraint(fields=["kind", "key"], name="property_definitions_kind_key")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.kind})"
+
+
+class EventPropertyKey(models.Model):
+    """Which property keys an event carries (by name: definitions are never deleted, so no foreign
+    key is needed to keep them together), for the explorer's pickers."""
+
+    event = models.TextField()
+    key = models.TextField()
+    volume = models.BigIntegerField(default=0)
+    last_seen = models.DateTimeField()
+
+    class Meta:
+        db_table = "event_property_keys"
+        ordering = ["event", "-volume", "key"]
+        verbose_name = "event property key"
+        constraints = [models.UniqueConstraint(fields=["event", "key"], name="event_property_keys_event_key")]
+
+    def __str__(self) -> str:
+        return f"{self.event}: {self.key}"
+
+
+class DefinitionsFlush(models.Model):
+    """A fold of pending counts from Redis into the definitions, by its id: written in the same
+    transaction as the counts, so a fold interrupted after its commit is never applied twice."""
+
+    id = models.CharField(primary_key=True, max_length=32)
+    flushed_at = models.DateTimeField()
+
+    class Meta:
+        db_table = "definitions_flushes"
+        verbose_name = "definitions flush"

@@ -24,8 +24,9 @@ Rules:
 4. Counted when the request's events are written, by the request (a retried batch whose events
    were already stored counts again: rare, and these are live figures, not the record).
 
-Writing costs one pipelined round trip per batch; reading, one round trip. Redis being down never
-fails an ingestion (logged, counted); reading then raises `RealtimeUnavailable` (a 503).
+Writing costs one pipelined round trip per batch (shared with the event definitions' counts);
+reading, one round trip. Redis being down never fails an ingestion (logged, counted); reading
+then raises `RealtimeUnavailable` (a 503).
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from prometheus_client import Counter as PromCounter
 
@@ -117,9 +118,14 @@ def page_of(event_type: str, properties: dict[str, Any], context: dict[str, Any]
     return "(unknown)"
 
 
-def realtime_record(*, schema: str, events: Iterable[RealtimeEvent], received_at: datetime) -> bool:
-    """Count a stored batch in the current minute's counters: one pipelined round trip. Never
-    raises: answers False (logged, counted) when Redis could not be reached."""
+def realtime_record(*, schema: str, events: Iterable[RealtimeEvent], received_at: datetime,
+                    also: Callable[[Any], None] | None = None) -> bool:
+    """Count a stored batch in the current minute's counters: one pipelined round trip. `also`
+    stages more of the batch's counts into the same pipeline (the event definitions',
+    apps.events.definitions), which runs whether or not ENABLE_REAL_TIME is on. The pipeline is one
+    MULTI/EXEC transaction, so a reader renaming keys away (the definitions' fold) sees all of a
+    batch or none of it. Never raises: answers False (logged, counted) when Redis could not be
+    reached."""
     oldest = received_at - MAX_OLD
     count = 0
     ids: set[str] = set()
@@ -140,9 +146,11 @@ def realtime_record(*, schema: str, events: Iterable[RealtimeEvent], received_at
     persons = _persons_key(schema)
     seen = received_at.timestamp()
     try:
-        pipe = get_redis().pipeline(transaction=False)
+        pipe = get_redis().pipeline(transaction=True)
         # When the tenant last received an event (a backfill too): GET /api/v1/status's ingestion lag.
         pipe.set(_last_key(schema), repr(seen), ex=LAST_RECEIVED_TTL_SECONDS)
+        if also is not None:
+            also(pipe)
         if not count:
             pipe.execute()
             return True

@@ -1,5 +1,6 @@
 """Sample data for the local `demo` tenant: a month of plausible traffic, sent through the same
-validation and storage as real events (no shortcut into the tables)."""
+validation and storage as real events (no shortcut into the tables); their event and property
+definitions are counted too."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from datetime import datetime, timedelta, timezone
 from django.db import connection
 
 from apps.events.ingestion import Clock, parse_segment
-from apps.events.storage import events_write
+from apps.events.definitions import definitions_counts, definitions_store, fold
+from apps.events.storage import events_store
 from apps.tenancy.models import Tenant
 
 PAGES = ["/", "/pricing", "/docs", "/blog", "/signup"]
@@ -67,8 +69,10 @@ def sample_events_generate(*, users: int = 300, days: int = 30, seed: int = 7) -
                                  "timestamp": moment.isoformat(), "messageId": f"sample-{seed}-{len(messages)}"})
     messages = [m for m in messages if m["timestamp"] < now.isoformat()]
     messages.sort(key=lambda m: m["timestamp"])
-    stored = 0
+    stored = []
     for start in range(0, len(messages), 1000):
         rows = [parse_segment(message, clock) for message in messages[start:start + 1000]]
-        stored += events_write(rows=rows, received_at=now)
-    return stored
+        stored += events_store(rows=rows, received_at=now)
+    # Not through an ingestion request: the definitions are counted here, straight into the tables.
+    definitions_store(fold(definitions_counts(rows=stored, received_at=now)))
+    return len(stored)

@@ -4,7 +4,7 @@ session, gets its id, sends it with its events, and closes it.
 Start stores an event `$session_start` with the new id as its session id (the ip address, when
 given, in its context.ip) and a row in `explicit_sessions`; end stores `$session_end` for the same
 distinct id and session, with `duration_seconds`. Both events go through the ingestion storage
-(apps.events.storage.events_write) with message ids derived from the session id, so a retried or
+(apps.events.storage.events_store) with message ids derived from the session id, so a retried or
 concurrent end never stores a second event. Ending an ended session answers the same again.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 from django.db import transaction
 
 from apps.core.exceptions import NotFound, RateLimited, ValidationFailed
-from apps.events import limits, realtime
+from apps.events import definitions, limits
 from apps.events.ingestion import Clock, EventRejected, parse_native, parse_time
 from apps.events.models import ExplicitSession
-from apps.events.storage import events_write
+from apps.events.storage import events_store
 
 SESSION_START = "$session_start"
 SESSION_END = "$session_end"
@@ -33,19 +33,18 @@ def _limits(*, api_key: Any, tenant: Any) -> None:
         raise RateLimited(refusal.message, retry_after=refusal.retry_after, code=refusal.code)
 
 
-def _store(event: dict[str, Any], *, tenant: Any, received_at: datetime) -> Any:
+def _store(event: dict[str, Any], *, tenant: Any, received_at: datetime) -> tuple[Any, list[Any]]:
+    """The event's row and the rows newly stored ([] when its message id was already)."""
     clock = Clock(received_at=received_at, sent_at=None, retention_days=tenant.retention_days)
     try:
         row = parse_native(event, clock)
     except EventRejected as exc:
         raise ValidationFailed(str(exc)) from None
-    events_write(rows=[row], received_at=received_at)
-    return row
+    return row, events_store(rows=[row], received_at=received_at)
 
 
-def _counted(row: Any, *, tenant: Any, received_at: datetime) -> None:
-    realtime.realtime_record(schema=tenant.schema_name, events=realtime.events_of_rows([row]),
-                             received_at=received_at)
+def _counted(row: Any, stored: list[Any], *, tenant: Any, received_at: datetime) -> None:
+    definitions.batch_record(schema=tenant.schema_name, rows=[row], stored=stored, received_at=received_at)
 
 
 def session_start(*, tenant: Any, api_key: Any, user_id: str | None = None, anonymous_id: str | None = None,
@@ -61,11 +60,12 @@ def session_start(*, tenant: Any, api_key: Any, user_id: str | None = None, anon
              "context": {"ip": ip_address} if ip_address else {},
              "timestamp": timestamp, "message_id": f"{SESSION_START}:{session_id}"}
     with transaction.atomic():
-        row = _store({k: v for k, v in event.items() if v is not None}, tenant=tenant, received_at=received_at)
+        row, stored = _store({k: v for k, v in event.items() if v is not None}, tenant=tenant,
+                             received_at=received_at)
         session = ExplicitSession.objects.create(
             id=session_id, distinct_id=row.distinct_id, user_id=row.user_id, anonymous_id=row.anonymous_id,
             ip_address=ip_address, started_at=row.timestamp)
-    _counted(row, tenant=tenant, received_at=received_at)
+    _counted(row, stored, tenant=tenant, received_at=received_at)
     return session
 
 
@@ -95,10 +95,11 @@ def session_end(*, tenant: Any, api_key: Any, session_id: str, timestamp: str | 
                  "session_id": session.id, "timestamp": ended_at.isoformat(),
                  "properties": {"duration_seconds": (ended_at - session.started_at).total_seconds()},
                  "message_id": f"{SESSION_END}:{session.id}"}
-        row = _store({k: v for k, v in event.items() if v is not None}, tenant=tenant, received_at=received_at)
+        row, stored = _store({k: v for k, v in event.items() if v is not None}, tenant=tenant,
+                             received_at=received_at)
         session.ended_at = row.timestamp
         session.save(update_fields=["ended_at"])
-    _counted(row, tenant=tenant, received_at=received_at)
+    _counted(row, stored, tenant=tenant, received_at=received_at)
     return session
 
 

@@ -110,7 +110,13 @@ COPY_TYPES = ["timestamptz", "timestamptz", "text", "text", "text", "int8", "tex
 
 
 def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
-    """Store `rows` (already validated). Returns how many were new (not seen before).
+    """Store `rows` (already validated). Returns how many were new (not seen before)."""
+    return len(events_store(rows=rows, received_at=received_at))
+
+
+def events_store(*, rows: list[EventRow], received_at: datetime) -> list[EventRow]:
+    """Store `rows` (already validated). Returns the rows that were new (not seen before), in order:
+    a retried batch answers []; the definitions count only these (apps.events.definitions).
 
     - A few plain events: one statement (INSERT_SQL) in autocommit, one round trip.
     - Larger batches: claim the ids, COPY the new rows, make persons, in one transaction (COPY
@@ -118,7 +124,7 @@ def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
     - Identity work (identify traits, merges) follows in the same transaction.
     A deadlock or serialization failure (concurrent merges of the same persons) is retried."""
     if not rows:
-        return 0
+        return []
     for attempt in range(3):
         try:
             return _write(rows, received_at)
@@ -128,24 +134,35 @@ def events_write(*, rows: list[EventRow], received_at: datetime) -> int:
             if attempt == 2 or not isinstance(cause, (DeadlockDetected, SerializationFailure)):
                 raise
             logger.warning("retrying an event write after a deadlock/serialization failure")
-    return 0
+    return []
 
 
-def _write(rows: list[EventRow], received_at: datetime) -> int:
+def _rows_of(rows: list[EventRow], message_ids: list[str]) -> list[EventRow]:
+    """The first row of each stored message id (later copies in the batch were duplicates)."""
+    wanted = set(message_ids)
+    found = []
+    for row in rows:
+        if row.message_id in wanted:
+            wanted.discard(row.message_id)
+            found.append(row)
+    return found
+
+
+def _write(rows: list[EventRow], received_at: datetime) -> list[EventRow]:
     identity_rows = [row for row in rows if row.merge_from or row.traits or row.traits_once]
     if len(rows) <= SMALL_BATCH and not identity_rows:
-        return len(_insert(rows, received_at))
+        return _rows_of(rows, _insert(rows, received_at))
     with transaction.atomic(), connection.cursor() as cursor:
         if len(rows) <= SMALL_BATCH:
-            stored = set(_insert(rows, received_at))
-            count = len(stored)
+            new_rows = _rows_of(rows, _insert(rows, received_at))
+            stored = {row.message_id for row in new_rows}
         else:
             fresh = _claim(cursor, rows, received_at)
             owners = identity.persons_ensure(cursor, {row.distinct_id for row in fresh}
                                              | {row.merge_from for row in rows if row.merge_from})
             _copy(cursor, fresh, owners, received_at)
             stored = {row.message_id for row in fresh}
-            count = len(fresh)
+            new_rows = fresh
         for row in identity_rows:
             if row.message_id not in stored:
                 continue  # a retried identify/alias: applied the first time
@@ -157,7 +174,7 @@ def _write(rows: list[EventRow], received_at: datetime) -> int:
                                            overwrite=False)
             if row.traits:
                 identity.person_set_traits(cursor, distinct_id=row.distinct_id, traits=row.traits)
-    return count
+    return new_rows
 
 
 def _insert(rows: list[EventRow], received_at: datetime) -> list[str]:

@@ -22,3 +22,19 @@ def person_delete(job_id: int) -> str:
     from apps.events.privacy import person_delete_run
 
     return person_delete_run(job_id=job_id).status
+
+
+@shared_task(name="apps.events.tasks.definitions_flush_all", soft_time_limit=50, time_limit=60)
+def definitions_flush_all() -> int:
+    """Beat (every minute), public schema: one fold of the pending definitions' counts per tenant."""
+    return tenants_fan_out(definitions_flush)
+
+
+@shared_task(name="apps.events.tasks.definitions_flush", soft_time_limit=240, time_limit=300)
+def definitions_flush() -> int:
+    """In the tenant's schema: its pending event/property definitions' counts, from Redis into its tables."""
+    from django.db import connection
+
+    from apps.events.definitions import definitions_flush as flush
+
+    return flush(schema_name=connection.schema_name)

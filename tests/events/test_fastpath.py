@@ -90,7 +90,7 @@ def test_an_unexpected_error_is_a_500_with_the_error_body_and_the_schema_is_rese
     def explode(**kwargs):  # noqa: ANN003, ANN202
         raise RuntimeError("disk on fire")
 
-    monkeypatch.setattr(ingest, "events_write", explode)
+    monkeypatch.setattr(ingest, "events_store", explode)
     status, _, content = call("/v1/track", {"userId": "u", "event": "e"}, key=acme.write_key)
     assert status == 500
     assert json.loads(content) == {"error": {"code": "server_error", "message": "Internal server error.",

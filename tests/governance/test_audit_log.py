@@ -145,6 +145,21 @@ def _key_of_other(w: Walk) -> str:
     return api_key_create(tenant=_other_tenant(w), kind="secret", name="to revoke").api_key.prefix
 
 
+def _seen_definitions(w: Walk) -> tuple[str, str]:
+    """An event and a property definition, counted from an event sent through ingestion and folded."""
+    from apps.events.models import EventDefinition, PropertyDefinition
+    from apps.events.tasks import definitions_flush_all
+
+    if "definitions" not in w.made:
+        assert w.client.post("/v1/track", {"userId": "walker", "event": "Walked", "properties": {"pace": 3}},
+                             content_type="application/json", **bearer(w.handle.write_key)).status_code == 200
+        definitions_flush_all()
+        with schema_context(w.handle.tenant.schema_name):
+            w.made["definitions"] = (str(EventDefinition.objects.get(name="Walked").pk),
+                                     str(PropertyDefinition.objects.get(kind="event", key="pace").pk))
+    return w.made["definitions"]
+
+
 def _new_tenant(w: Walk) -> Expect:
     w.made["new"] = slug = "audit-new"
     return Expect("/platform/v1/tenants", {"slug": slug}, "key_issued", "api_key", platform=True,
@@ -235,6 +250,12 @@ OPERATIONS: dict[str, Callable[[Walk], Expect]] = {
     "POST /api/v1/privacy/jobs": lambda w: Expect("/api/v1/privacy/jobs", {"kind": "export",
                                                                             "distinct_id": w.person()},
                                                   "privacy_job_requested", "privacy_job"),
+    "PATCH /api/v1/definitions/events/{event_definition_id}": lambda w: (lambda d: Expect(
+        f"/api/v1/definitions/events/{d}", {"description": "Walked"}, "update", "event_definition", d))(
+        _seen_definitions(w)[0]),
+    "PATCH /api/v1/definitions/properties/{property_definition_id}": lambda w: (lambda d: Expect(
+        f"/api/v1/definitions/properties/{d}", {"description": "Steps"}, "update", "property_definition", d))(
+        _seen_definitions(w)[1]),
     # The platform API: recorded in the tenant the key belongs to, as `platform`.
     "POST /platform/v1/tenants": _new_tenant,
     "POST /platform/v1/tenants/{slug}/keys": lambda w: Expect(

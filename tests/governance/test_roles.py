@@ -29,6 +29,8 @@ from apps.core.admin_sites import tenant_admin_site
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard
 from apps.events.models import Event, Person, PrivacyJob
+from apps.events.models import EventDefinition as EventDefinition_
+from apps.events.models import PropertyDefinition as PropertyDefinition_
 from apps.governance.models import PrivacyJob as GovernancePrivacyJob
 from apps.governance.models import (
     BiCredential,
@@ -84,6 +86,12 @@ def _alert(tenant: Any, name: str = "walk-alert") -> Any:
                                       channels=[{"type": "email", "address": "ops@example.com"}])
 
 
+def _definition(model: Any, **fields: Any) -> Callable[[Any], Any]:
+    from django.utils import timezone
+
+    return lambda t: model.objects.create(**fields, volume=3, first_seen=timezone.now(), last_seen=timezone.now())
+
+
 def _user(tenant: Any) -> Any:
     return console_user_create(username="walk-user", password=PASSWORD, role=ROLE_VIEWER)
 
@@ -95,6 +103,10 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
     "events.event": (_event, ROLE_EDITOR, set()),
     "events.person": (_person, ROLE_EDITOR, set()),
     "events.privacyjob": (lambda t: PrivacyJob.objects.create(distinct_id="gone"), ROLE_EDITOR, set()),
+    # Counted by ingestion: only their description is editable (by editors), nothing is added or deleted.
+    "events.eventdefinition": (_definition(EventDefinition_, name="Walk"), ROLE_EDITOR, {"change"}),
+    "events.propertydefinition": (_definition(PropertyDefinition_, kind="event", key="walk", types=["string"]),
+                                  ROLE_EDITOR, {"change"}),
     "metrics.metric": (lambda t: metric_services.metric_create(name="walk_metric", metric_type="counter"),
                        ROLE_EDITOR, {"add", "change", "delete"}),
     "metrics.metricvalue": (_metric_value, ROLE_EDITOR, set()),
@@ -138,7 +150,8 @@ CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "g
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list", "events_realtime", "events_realtime_data", "console_persons",
-              "console_person", "console_explore", "console_explore_run", "console_explore_save"}
+              "console_person", "console_explore", "console_explore_run", "console_explore_save",
+              "events_definitions_events", "events_definitions_properties", "events_definitions_values"}
 # Actions another app adds to a page, with the role they need: governance's privacy jobs on persons.
 ADMIN_ACTIONS = {"export_persons", "anonymise_persons"}
 STANDARD = ("changelist", "add", "history", "delete", "change")
@@ -348,6 +361,11 @@ def _walk_site_views(console: Any, role: str) -> None:
     assert console.get("/admin/explore/").status_code == 200
     assert console.post("/admin/explore/run").status_code == 400  # no spec: answered, not refused
     assert console.post("/admin/explore/save").status_code == (403 if role == ROLE_VIEWER else 400)
+    # The explorer pickers' JSON (apps.events.admin), read by every role; GET only.
+    for picker in ("events", "properties"):
+        assert console.get(f"/admin/definitions/{picker}.json").status_code == 200
+        assert console.post(f"/admin/definitions/{picker}.json").status_code == 405
+    assert console.get("/admin/definitions/values.json", key="plan").status_code == 200
     assert console.get("/admin/password_change/").status_code == 200
     assert console.get("/admin/password_change/done/").status_code == 200
     assert console.get("/admin/jsi18n/").status_code == 200

@@ -145,12 +145,18 @@ def seeded(make_tenant):  # noqa: ANN001, ANN201
         alert = alerts.rule_create(tenant=tenant, name="slow", condition="above", threshold=500, period="1h",
                                    query={"kind": "metric", "metric": "latency", "aggregation": "p95"},
                                    channels=[{"type": "email", "address": "ops@example.com"}])
+        from apps.events.definitions import definitions_rebuild
+        from apps.events.models import EventDefinition, PropertyDefinition
+
+        definitions_rebuild()  # the events above were stored directly: their definitions from the table
+        seen_event = EventDefinition.objects.get(name="View")
+        seen_property = PropertyDefinition.objects.get(kind="event", key="path")
     KNOWN.update({
         "slug": handle.slug, "prefix": spare_key.api_key.prefix, "name": "latency", "distinct_id": "ann",
         "job_id": job.pk, "dashboard_id": dashboard.pk, "widget_id": widget.pk, "share_id": share.pk,
         "segment_id": segment.pk, "rule_id": segment.rules["rules"][0]["id"], "report_id": report.pk,
         "run_id": run.pk, "ref": "View", "credential_id": bi_credential.pk, "session_id": explicit.id,
-        "alert_id": alert.pk,
+        "alert_id": alert.pk, "event_definition_id": seen_event.pk, "property_definition_id": seen_property.pk,
     })
     yield handle
     KNOWN.clear()

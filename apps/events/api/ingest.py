@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from apps.core.errors import error_response
-from apps.events import limits, realtime
+from apps.events import definitions, limits
 from apps.events.checks import event_checks_run
 from apps.events.ingestion import (
     MAX_ID_LENGTH,
@@ -34,7 +34,7 @@ from apps.events.ingestion import (
     parse_time,
     read_body,
 )
-from apps.events.storage import events_write
+from apps.events.storage import events_store
 from apps.tenancy.middleware import enter_tenant_by_key
 
 _encode = msgspec.json.encode
@@ -87,10 +87,10 @@ def _receive(request: HttpRequest, *, body_key: str | None, parse_batch: Callabl
         _after(verdict.after)
         return error_response(400, "invalid", rejected[0]["error"] if single else "No event in the batch is valid.",
                               details={"accepted": 0, "rejected": rejected})
-    events_write(rows=rows, received_at=received_at)
-    # Committed: count them for the live figures (one Redis round trip; fails open, logged).
-    realtime.realtime_record(schema=tenant.schema_name, events=realtime.events_of_rows(rows),
-                             received_at=received_at)
+    stored = events_store(rows=rows, received_at=received_at)
+    # Committed: count them for the live figures and the definitions (one Redis round trip; fails
+    # open, logged).
+    definitions.batch_record(schema=tenant.schema_name, rows=rows, stored=stored, received_at=received_at)
     _after(verdict.after)
     body: dict[str, Any] = {"accepted": len(rows), "rejected": rejected}
     if verdict.warnings:  # only when a check warns: the answer is otherwise unchanged

@@ -27,7 +27,9 @@ from apps.governance.audit.services import audit_log_exists, audit_record, recor
 # Apps whose every model is audited, except NOT_AUDITED.
 AUDITED_APPS = ("dashboards", "segments", "metrics", "reports", "insights", "alerts", "console", "governance")
 # Models audited from apps that are otherwise not.
-AUDITED_MODELS = ("auth.user", "auth.group", "tenancy.apikey", "tenancy.sharelink")
+AUDITED_MODELS = ("auth.user", "auth.group", "tenancy.apikey", "tenancy.sharelink",
+                  # Their descriptions (what people write); their counts are upserted in SQL, unseen here.
+                  "events.eventdefinition", "events.propertydefinition")
 NOT_AUDITED: dict[str, str] = {
     "governance.auditentry": "the audit log itself",
     "governance.trackingviolationcount": "data: violation counts flushed from ingestion",
@@ -47,6 +49,8 @@ NOT_AUDITED: dict[str, str] = {
     "events.persondistinctid": "data: identity merges from ingestion",
     "events.privacyjob": "a job's progress; the request is recorded as `person_deleted`",
     "events.explicitsession": "data: sessions opened and closed on the ingestion path (their events say so)",
+    "events.eventpropertykey": "data: which keys each event carries, counted from ingestion",
+    "events.definitionsflush": "bookkeeping: the definitions' folds already applied",
 }
 # Fields whose change alone is no change worth recording (bookkeeping, or computed by workers).
 IGNORED_FIELDS: dict[str, frozenset[str]] = {
@@ -59,13 +63,16 @@ IGNORED_FIELDS: dict[str, frozenset[str]] = {
                                    "breach_notified", "last_notified_at"}),
     "governance.trackingplan": frozenset({"version"}),
     "tenancy.apikey": frozenset({"last_used_at"}),
+    "events.eventdefinition": frozenset({"volume", "first_seen", "last_seen"}),
+    "events.propertydefinition": frozenset({"volume", "first_seen", "last_seen", "types"}),
 }
 # Models in the public schema that belong to one tenant: (label, how to find its schema).
 PUBLIC_MODELS = {"tenancy.apikey", "tenancy.sharelink"}
 OBJECT_TYPES = {"tenancy.apikey": "api_key", "tenancy.sharelink": "share_link", "auth.user": "user",
                 "governance.trackingplan": "tracking_plan", "governance.eventdefinition": "planned_event",
                 "governance.propertydefinition": "planned_property",
-                "auth.group": "group", "alerts.alertrule": "alert"}
+                "auth.group": "group", "alerts.alertrule": "alert",
+                "events.eventdefinition": "event_definition", "events.propertydefinition": "property_definition"}
 
 
 def audited_models() -> list[type[models.Model]]:

@@ -12,7 +12,8 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django_tenants.utils import schema_context
 
-from apps.events.models import Event
+from apps.events.definitions import definitions_rebuild
+from apps.events.models import Event, EventDefinition
 from apps.events.sample import sample_events_generate
 from apps.tenancy.models import ApiKey, Tenant
 from apps.tenancy.selectors import api_key_resolve
@@ -49,6 +50,8 @@ class Command(BaseCommand):
             self._ensure_admin()
             if not Event.objects.exists():
                 sample_events_generate()
+            elif not EventDefinition.objects.exists():  # events stored before definitions were counted
+                definitions_rebuild()
 
         result = {"slug": tenant.slug, **keys, "platform_token": settings.PLATFORM_API_TOKEN}
         self.stdout.write(json.dumps(result) if options["json"] else "\n".join(f"{k}: {v}" for k, v in result.items()))
