@@ -160,6 +160,28 @@ def widget_update(*, widget: Widget, tenant: Any, changes: dict[str, Any]) -> Wi
     return widget
 
 
+def widget_delete(*, widget: Widget) -> None:
+    widget.delete()
+
+
+def widgets_arrange(*, dashboard: Dashboard, order: Any) -> list[Widget]:
+    """Positions 1..n for the dashboard's widgets in `order` (a list of every widget id, once each);
+    a ValidationFailed naming what is missing or foreign otherwise. Writes only the moved rows."""
+    widgets = {w.pk: w for w in dashboard.widgets.all()}
+    if (not isinstance(order, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in order)
+            or sorted(order) != sorted(widgets)):
+        raise ValidationFailed("`order` must list each of the dashboard's widget ids once.",
+                               details={"order": order if isinstance(order, list) else None,
+                                        "widgets": sorted(widgets)})
+    with transaction.atomic():
+        for position, widget_id in enumerate(order, start=1):
+            widget = widgets[widget_id]
+            if widget.position != position:
+                widget.position = position
+                widget.save(update_fields=["position", "updated_at"])
+    return [widgets[i] for i in order]
+
+
 # --- data -------------------------------------------------------------------------------------------
 
 
