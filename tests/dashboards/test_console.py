@@ -224,3 +224,38 @@ def test_a_hostile_title_is_escaped_in_the_page(client, shop, board):
     log_in(client, shop.tenant)
     page = client.get(f"/admin/dashboards/dashboard/{board.pk}/change/", **HOST).content.decode()
     assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+
+
+def test_views_of_metric_segment_size_and_events_answers_carry_their_buckets(shop):
+    from apps.segments import services as segment_services
+
+    hourly = {"date_from": "-2d", "date_to": "now", "timezone": "Europe/Berlin"}
+    with schema_context(shop.tenant.schema_name):
+        segment_services.segment_create(name="buyers", rules={"op": "and", "rules": [
+            {"field": "plan", "operator": "is_set"}]})
+        dashboard = services.dashboard_create(name="kinds")
+        for name, widget_type, query in [
+            ("latency", "line", {"kind": "metric", "metric": "latency", "aggregation": "max", "granularity": "hour",
+                                 **hourly}),
+            ("latency-now", "number", {"kind": "metric", "metric": "latency", "aggregation": "max",
+                                       "granularity": "hour", **hourly}),
+            ("buyers", "bar", {"kind": "segment_size", "segment": "buyers", "interval": "day", **RANGE}),
+            ("buyers-table", "table", {"kind": "segment_size", "segment": "buyers", "interval": "day", **RANGE}),
+            ("events", "table", {"kind": "events", "event": "Buy", **RANGE}),
+        ]:
+            services.widget_create(dashboard=dashboard, tenant=shop.tenant, name=name, widget_type=widget_type,
+                                   query_config=query)
+        data = services.dashboard_data(dashboard=dashboard, tenant=shop.tenant)
+    views = {entry["name"]: services.widget_view(entry) for entry in data["widgets"]}
+    assert not any("error" in view for view in views.values()), views
+    latency = views["latency"]
+    assert (latency["interval"], latency["timezone"]) == ("hour", "Europe/Berlin")
+    assert latency["series"][0]["name"] == "latency" and len(latency["labels"]) == len(latency["series"][0]["values"])
+    assert latency["labels"][0].endswith(("+01:00", "+02:00"))  # buckets carry the zone's offset
+    assert 300 in latency["series"][0]["values"] and views["latency-now"]["value"] == 300  # its latest value
+    buyers = views["buyers"]
+    assert (buyers["interval"], buyers["series"][0]["name"]) == ("day", "buyers")
+    assert len(buyers["labels"]) == 7 and buyers["series"][0]["values"][-1] is not None  # refreshed when made
+    assert views["buyers-table"]["columns"] == ["bucket", "buyers"] and len(views["buyers-table"]["rows"]) == 7
+    assert views["events"]["columns"] == ["timestamp", "event", "distinct_id"]
+    assert [row[1] for row in views["events"]["rows"]] == ["Buy"] * 3
