@@ -18,8 +18,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
+from apps.core import throttle
 from apps.core.errors import error_response
-from apps.core.exceptions import DomainError, NotFound, ValidationFailed
+from apps.core.exceptions import DomainError, RateLimited, ValidationFailed
 from apps.core.names import object_id
 from apps.dashboards import selectors, services
 from apps.dashboards.models import Dashboard, Widget
@@ -54,7 +55,8 @@ def guarded(model_admin: Any, action: str, view: Callable[..., HttpResponse]) ->
             dashboard = selectors.dashboard_get(dashboard_id=object_id)
             return view(request, dashboard, **kwargs)
         except DomainError as exc:
-            return error_response(exc.status_code, exc.code, exc.message, exc.details)
+            headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+            return error_response(exc.status_code, exc.code, exc.message, exc.details, headers=headers)
 
     return model_admin.admin_site.admin_view(wrapped)
 
@@ -80,6 +82,9 @@ def data_view(request: HttpRequest, dashboard: Dashboard) -> HttpResponse:
         if value:
             params[name] = value
     refresh = request.GET.get("refresh", "") in ("1", "true")
+    # The same budget as the API's data requests (insights.budget.query_rate_check), per console user.
+    throttle.rate_check(key=f"queries:console:{connection.schema_name}:{request.user.pk}",
+                        limit=settings.QUERY_RATE_LIMIT_PER_MINUTE, window_seconds=60, what="query requests")
     data = services.dashboard_data(dashboard=dashboard, tenant=connection.tenant, refresh=refresh, **params)
     widgets = {w.pk: w for w in dashboard.widgets.all()}
     return JsonResponse({

@@ -259,3 +259,12 @@ def test_views_of_metric_segment_size_and_events_answers_carry_their_buckets(sho
     assert views["buyers-table"]["columns"] == ["bucket", "buyers"] and len(views["buyers-table"]["rows"]) == 7
     assert views["events"]["columns"] == ["timestamp", "event", "distinct_id"]
     assert [row[1] for row in views["events"]["rows"]] == ["Buy"] * 3
+
+
+def test_the_data_view_keeps_the_query_rate_budget(client, shop, board, settings):
+    settings.QUERY_RATE_LIMIT_PER_MINUTE = 2
+    log_in(client, shop.tenant, ROLE_VIEWER)
+    assert [client.get(f"{base(board)}data", **HOST).status_code for _ in range(2)] == [200, 200]
+    refused = client.get(f"{base(board)}data", **HOST)
+    assert_error(refused, 429, "rate_limited")
+    assert 1 <= int(refused["Retry-After"]) <= 60
