@@ -227,6 +227,17 @@ def test_an_editor_sees_every_chart_and_changes_the_dashboard(browser, live_serv
     click(browser, order[0], "down")
     wait_until(lambda: browser.find_element("id", "board-status").text == "Order saved.", timeout=10,
                what="the order saved")
+    # Dragged: the last card dropped on the first takes its place.
+    browser.execute_script("""document.getElementById('board-status').textContent = '';
+      var cards = document.querySelectorAll('#board-grid .board-card'), data = new DataTransfer();
+      var from = cards[cards.length - 1], to = cards[0];
+      from.dispatchEvent(new DragEvent('dragstart', {bubbles: true, dataTransfer: data}));
+      to.dispatchEvent(new DragEvent('dragover', {bubbles: true, cancelable: true, dataTransfer: data}));
+      to.dispatchEvent(new DragEvent('drop', {bubbles: true, cancelable: true, dataTransfer: data}));""")
+    wait_until(lambda: browser.find_element("id", "board-status").text == "Order saved.", timeout=10,
+               what="the dragged order saved")
+    arranged = [order[-1], order[1], order[0], *order[2:-1]]
+    assert [c["name"] for c in browser.execute_script(CARDS)] == arranged
     click(browser, "daily", "width")
     wait_until(lambda: cards(browser)["daily"]["full"], timeout=10, what="daily at full width")
     click(browser, "latency", "rename")
@@ -240,9 +251,21 @@ def test_an_editor_sees_every_chart_and_changes_the_dashboard(browser, live_serv
     wait_until(lambda: "daily-table" not in cards(browser), timeout=15, what="the widget removed")
     open_board(browser, console, dashboard.pk)
     after = browser.execute_script(CARDS)
-    assert [c["name"] for c in after] == [order[1], order[0], *[n for n in order[2:] if n != "daily-table"]]
+    assert [c["name"] for c in after] == [n for n in arranged if n != "daily-table"]
     assert {c["name"]: c["full"] for c in after}["daily"] is True
     assert {c["name"]: c["title"] for c in after}["latency"] == "Latency p95"
+
+    # The charts follow their box: a narrower window, one column, every canvas as wide as its card.
+    widths = """return Array.from(document.querySelectorAll('#board-grid .ac-chart')).map(function (box) {
+      return [Math.round(box.getBoundingClientRect().width),
+              Math.round(box.querySelector('canvas').getBoundingClientRect().width)]; });"""
+    before = browser.execute_script(widths)
+    assert all(box == canvas for box, canvas in before), before
+    browser.set_window_size(900, 1000)
+    resized = wait_until(lambda: (lambda w: w if w != before and all(b == c for b, c in w) else None)(
+        browser.execute_script(widths)), timeout=10, what="the charts resized")
+    assert len({box for box, _ in resized}) == 1  # one column: every card as wide
+    browser.set_window_size(1280, 1000)
 
     # Add a widget from a query spec: refused with the reason, then added.
     browser.find_element("css selector", "#board-add summary").click()

@@ -113,7 +113,32 @@
 
   // --- arranging, renaming, removing (editors) ---------------------------------------------------------
 
+  /* Drag a card by its header onto another card: it takes that card's place. */
+  function draggable(card, head, index) {
+    card.draggable = true;
+    head.classList.add("board-grip");
+    card.addEventListener("dragstart", function (event) {
+      event.dataTransfer.effectAllowed = "move";
+      event.dataTransfer.setData("text/plain", String(index));
+      card.classList.add("board-dragging");
+    });
+    card.addEventListener("dragend", function () { card.classList.remove("board-dragging"); });
+    card.addEventListener("dragover", function (event) {
+      event.preventDefault();
+      event.dataTransfer.dropEffect = "move";
+      card.classList.add("board-drop");
+    });
+    card.addEventListener("dragleave", function () { card.classList.remove("board-drop"); });
+    card.addEventListener("drop", function (event) {
+      event.preventDefault();
+      card.classList.remove("board-drop");
+      var from = parseInt(event.dataTransfer.getData("text/plain"), 10);
+      if (!isNaN(from)) moveTo(from, index);
+    });
+  }
+
   function tools(card, head, widget, index) {
+    draggable(card, head, index);
     var box = node("div", "board-card-tools", null, head);
     var up = button("↑", "Move up", box, function () { move(index, -1); });
     up.setAttribute("data-action", "up");
@@ -140,8 +165,11 @@
   }
 
   function move(index, step) {
-    var other = index + step;
-    if (other < 0 || other >= state.widgets.length) return;
+    moveTo(index, index + step);
+  }
+
+  function moveTo(index, other) {
+    if (other < 0 || other >= state.widgets.length || other === index) return;
     var moved = state.widgets.splice(index, 1)[0];
     state.widgets.splice(other, 0, moved);
     render();

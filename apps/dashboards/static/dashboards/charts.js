@@ -358,6 +358,8 @@
       return handle;
     }
     var box = node("div", "ac-chart", null, target);
+    box.setAttribute("role", "img");
+    box.setAttribute("aria-label", (view.title || view.type) + " (" + view.type + " chart; its figures are in the table below)");
     box.style.height = (options.height || view.height || HEIGHTS[view.type] || 260) + "px";
     if (view.type === "retention") box.style.height = Math.max(120, 28 * ((view.rows || []).length + 1) + 24) + "px";
     var details = node("details", "ac-data", null, target);
