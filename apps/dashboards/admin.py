@@ -1,10 +1,10 @@
 """The tenant console's dashboards, with their widgets inline (specs checked like the API), a
-link to each live share page, and "New from template" (templates_catalog)."""
+link to each live share page, and "New from template" (templates_catalog). A dashboard's change
+page draws its charts above the form, with the JSON views of apps/dashboards/console.py."""
 
 from __future__ import annotations
 
 from django import forms
-from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
@@ -16,7 +16,7 @@ from django.utils.safestring import mark_safe
 
 from apps.core.admin_sites import tenant_admin_site
 from apps.core.exceptions import DomainError
-from apps.dashboards import services
+from apps.dashboards import console, services
 from apps.dashboards.models import Dashboard, Widget
 from apps.dashboards.templates_catalog import TEMPLATES
 
@@ -57,11 +57,18 @@ class DashboardAdmin(admin.ModelAdmin):
     inlines = [WidgetInline]
     readonly_fields = ("share_links",)
     actions = ["create_share_link"]
+    change_form_template = "admin/dashboards/dashboard/change_form.html"
+
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict | None = None) -> HttpResponse:
+        dashboard = self.get_object(request, object_id)
+        if dashboard is not None and self.has_view_or_change_permission(request, dashboard):
+            extra_context = {**(extra_context or {}), **console.page_context(request, self, dashboard)}
+        return super().change_view(request, object_id, form_url, extra_context)
 
     @admin.action(description="Create a share link (shown once)", permissions=["change"])
     def create_share_link(self, request: HttpRequest, queryset) -> None:  # noqa: ANN001
-        port = request.get_port()
-        base = f"{request.scheme}://{settings.BASE_DOMAIN}" + ("" if port in ("80", "443") else f":{port}")
+        base = console.share_base_url(request)
         for dashboard in queryset:
             _, token = services.share_create(dashboard=dashboard)
             url = f"{base}/d/{token}"
@@ -78,7 +85,7 @@ class DashboardAdmin(admin.ModelAdmin):
     def get_urls(self) -> list:
         own = [path("from-template/", self.admin_site.admin_view(self.from_template_view),
                     name="dashboards_dashboard_from_template")]
-        return own + super().get_urls()
+        return own + console.urls(self) + super().get_urls()
 
     def from_template_view(self, request: HttpRequest) -> HttpResponse:
         """A dashboard made by a template: for whoever may add dashboards."""

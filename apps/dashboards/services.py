@@ -160,6 +160,28 @@ def widget_update(*, widget: Widget, tenant: Any, changes: dict[str, Any]) -> Wi
     return widget
 
 
+def widget_delete(*, widget: Widget) -> None:
+    widget.delete()
+
+
+def widgets_arrange(*, dashboard: Dashboard, order: Any) -> list[Widget]:
+    """Positions 1..n for the dashboard's widgets in `order` (a list of every widget id, once each);
+    a ValidationFailed naming what is missing or foreign otherwise. Writes only the moved rows."""
+    widgets = {w.pk: w for w in dashboard.widgets.all()}
+    if (not isinstance(order, list) or not all(isinstance(i, int) and not isinstance(i, bool) for i in order)
+            or sorted(order) != sorted(widgets)):
+        raise ValidationFailed("`order` must list each of the dashboard's widget ids once.",
+                               details={"order": order if isinstance(order, list) else None,
+                                        "widgets": sorted(widgets)})
+    with transaction.atomic():
+        for position, widget_id in enumerate(order, start=1):
+            widget = widgets[widget_id]
+            if widget.position != position:
+                widget.position = position
+                widget.save(update_fields=["position", "updated_at"])
+    return [widgets[i] for i in order]
+
+
 # --- data -------------------------------------------------------------------------------------------
 
 
@@ -192,10 +214,11 @@ def dashboard_data(*, dashboard: Dashboard, tenant: Any, refresh: bool = False, 
 
 
 def widget_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """What the share page draws for one widget entry of dashboard_data, in a shape per chart:
-    series {labels, series: [{name, values}]}, number {value}, gauge {value, min, max},
+    """What the charts (static/dashboards/charts.js) draw for one widget entry of dashboard_data, in
+    a shape per chart: series {labels, series: [{name, values}], interval, timezone} (trends,
+    sessions, metric and segment_size answers), number {value, unit}, gauge {value, min, max},
     funnel {steps: [{name, count, conversion}]}, grid {periods, rows: [{label, size, cells}]},
-    table {columns, rows}."""
+    table {columns, rows} (with interval and timezone when its first column holds buckets)."""
     view = {"title": entry["title"], "type": entry["widget_type"]}
     if "error" in entry:
         return {**view, "error": entry["error"]["message"]}
@@ -218,10 +241,13 @@ def widget_view(entry: dict[str, Any]) -> dict[str, Any]:
         return {**view, "columns": ["timestamp", "event", "distinct_id"],
                 "rows": [[e["timestamp"], e["event"], e["distinct_id"]] for e in answer["results"]]}
     labels, series = _series(answer)
+    # Buckets are ISO strings with their offset: the charts label them in `timezone` by `interval`.
+    buckets = {"interval": answer.get("interval") or answer.get("granularity") or "day",
+               "timezone": answer.get("timezone", "UTC")}
     if widget_type in ("line", "bar"):
-        return {**view, "labels": labels, "series": series}
+        return {**view, **buckets, "labels": labels, "series": series}
     if widget_type == "table":
-        return {**view, "columns": ["bucket", *[s["name"] for s in series]],
+        return {**view, **buckets, "columns": ["bucket", *[s["name"] for s in series]],
                 "rows": [[label, *[s["values"][i] for s in series]] for i, label in enumerate(labels)]}
     value = _number(answer, series)
     if widget_type == "number":

@@ -26,6 +26,7 @@ def share_page(request: HttpRequest, token: str) -> HttpResponse:
         views = [services.widget_view(entry) for entry in data["widgets"]]
         computed = [entry["computed_at"] for entry in data["widgets"] if "computed_at" in entry]
         response = render(request, "dashboards/share.html", {
-            "dashboard": dashboard, "views": views, "computed_at": min(computed) if computed else None})
+            "dashboard": dashboard, "views": views, "computed_at": min(computed) if computed else None,
+            "timezone": link.tenant.timezone})
     return secret_link_headers(response, csp="default-src 'none'; script-src 'self'; style-src 'self'; "
                                "img-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")

@@ -146,7 +146,11 @@ CONSOLE_MODELS: dict[str, tuple[Callable[[Any], Any], str, set[str]]] = {
 # Views a ModelAdmin adds with get_urls() beyond Django's five, by URL name: each is walked by
 # `_walk_custom_view` below.
 CUSTOM_VIEWS = {"auth_user_password_change", "governance_privacyjob_request", "governance_privacyjob_download",
-                "governance_bicredential_rotate", "governance_bicredential_revoke", "dashboards_dashboard_from_template"}
+                "governance_bicredential_rotate", "governance_bicredential_revoke", "dashboards_dashboard_from_template",
+                # The dashboard page's JSON views (apps/dashboards/console.py).
+                "dashboards_dashboard_console_data", "dashboards_dashboard_console_widget_add",
+                "dashboards_dashboard_console_widget_change", "dashboards_dashboard_console_arrange",
+                "dashboards_dashboard_console_shares", "dashboards_dashboard_console_share_revoke"}
 # The site's own views, by URL name (app_list, the index and the login/logout pages are walked too).
 SITE_VIEWS = {"index", "login", "logout", "password_change", "password_change_done", "autocomplete", "jsi18n",
               "view_on_site", "app_list", "events_realtime", "events_realtime_data", "console_persons",
@@ -424,6 +428,26 @@ def _walk_custom_views(console: Any, role: str) -> None:
     assert made.status_code == (302 if may_add else 403)
     with schema_context(console.tenant.schema_name):
         assert Dashboard.objects.filter(name=f"walk-{role}").exists() == may_add
+    # The dashboard page's JSON views: every role reads the charts and the share links; editors and
+    # admins change widgets and links (their use: tests/dashboards/test_console.py).
+    with schema_context(console.tenant.schema_name):
+        board = dashboard_services.dashboard_create(name=f"walk-board-{role}")
+        widget = dashboard_services.widget_create(dashboard=board, tenant=console.tenant, name="w",
+                                                  widget_type="number", query_config={
+                                                      "kind": "trends", "series": [{"event": "Buy"}]})
+        link, _ = dashboard_services.share_create(dashboard=board)
+    base = f"/admin/dashboards/dashboard/{board.pk}/console/"
+    may_change = role in (ROLE_EDITOR, ROLE_ADMIN)
+    assert console.get(f"{base}data").status_code == 200
+    assert console.get(f"{base}shares").status_code == 200
+    writes = [(f"{base}widgets", 400), (f"{base}widgets/{widget.pk}", 400), (f"{base}arrange", 400),
+              (f"{base}shares", 201), (f"{base}shares/{link.pk}/revoke", 200)]
+    for path, answer in writes:
+        assert console.post(path).status_code == (answer if may_change else 403), (role, path)
+    with schema_context(console.tenant.schema_name):
+        links = ShareLink.objects.filter(tenant=console.tenant, dashboard_id=board.pk)
+        assert links.count() == (2 if may_change else 1)
+        assert links.filter(revoked_at__isnull=False).exists() == may_change
 
 
 def test_a_viewer_runs_no_action_and_makes_no_share_link(console, acme):
