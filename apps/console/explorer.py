@@ -18,7 +18,7 @@ from typing import Any
 from django.db import connection
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.template.response import TemplateResponse
-from django.urls import NoReverseMatch, Resolver404, resolve, reverse
+from django.urls import reverse
 from django.views.decorators.http import require_POST
 
 from apps.core.admin_sites import tenant_admin_site
@@ -26,10 +26,9 @@ from apps.core.errors import error_response
 from apps.core.exceptions import DomainError, NotFound
 from apps.console import explorer_services as services
 
-# The definitions views another console page serves (event names, property keys, values); the
-# pickers read them when they exist, and are plain text inputs otherwise.
-DEFINITIONS = {"events": "/admin/definitions/events.json", "properties": "/admin/definitions/properties.json",
-               "values": "/admin/definitions/values.json"}
+# The pickers read what the tenant sent from the definitions' JSON views (apps/events/admin.py).
+DEFINITIONS = {"events": "admin:events_definitions_events", "properties": "admin:events_definitions_properties",
+               "values": "admin:events_definitions_values"}
 SAVE_PERMISSIONS = ("dashboards.add_widget", "dashboards.change_dashboard")
 BODY_LIMIT = 64 * 1024
 
@@ -68,22 +67,13 @@ def explore_page(request: HttpRequest) -> HttpResponse:
             "spec": widget.query_config, "dashboard": widget.dashboard_id,
             "dashboard_label": str(widget.dashboard)},
         "can_save": editor,
-        "definitions": {key: path for key, path in DEFINITIONS.items() if _served(request, path)},
+        "definitions": {key: reverse(name) for key, name in DEFINITIONS.items()},
         "urls": {"run": reverse("admin:console_explore_run"), "save": reverse("admin:console_explore_save"),
                  "page": reverse("admin:console_explore")},
     }
     context = {**tenant_admin_site.each_context(request), "title": "Explore", "initial": initial,
                "can_save": editor, "widget": widget}
     return TemplateResponse(request, "console/explorer.html", context)
-
-
-def _served(request: HttpRequest, path: str) -> bool:
-    """Whether a named view answers `path` (the admin's unnamed catch-all answers anything)."""
-    try:
-        match = resolve(path, getattr(request, "urlconf", None))
-    except (Resolver404, NoReverseMatch):
-        return False
-    return bool(match.url_name)
 
 
 def _body(request: HttpRequest) -> dict[str, Any]:

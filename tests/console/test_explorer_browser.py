@@ -317,13 +317,16 @@ def test_a_viewer_runs_queries_has_no_save_control_and_sees_hostile_names_as_tex
     page.no_console_errors()
 
 
-def test_the_pickers_offer_what_the_definitions_views_answer(browser, live_server, shop, monkeypatch):
-    from apps.tenancy import middleware
-    from tests.console import explorer_urls
+def test_the_pickers_offer_what_the_tenant_sent(browser, live_server, shop):
+    from apps.events.definitions import definitions_rebuild
 
-    # The console's URLs with stand-ins for the definitions views (their contract, not their data).
-    monkeypatch.setattr(middleware, "TENANT_CONSOLE_URLCONF", "tests.console.explorer_urls")
-    explorer_urls.REQUESTS.clear()
+    # Two traits, then the definitions built from what is stored (the fixture writes below the
+    # HTTP views, where ingestion would count them).
+    ingest(shop.tenant, [{"type": "identify", "userId": user, "traits": {"plan": plan}, "timestamp": at(hours=1),
+                          "messageId": f"trait-{user}"} for user, plan in (("ann", "pro"), ("bob", "free"))])
+    with schema_context(shop.tenant.schema_name):
+        definitions_rebuild()
+    connection.set_schema_to_public()
     port = live_server.url.rsplit(":", 1)[1]
     page = Explorer(browser, f"http://localhost:{port}", shop.secret_key.raw)
     log_in(browser, f"http://browser-ex.localhost:{port}/admin/login/?next=/admin/explore/", "the-viewer", PASSWORD)
@@ -337,18 +340,18 @@ def test_the_pickers_offer_what_the_definitions_views_answer(browser, live_serve
 
     event = page.css('.ex-series input[name="event"]')
     event.click()
-    assert wait_until(lambda: offered(event), timeout=10, what="event names") == ["Buy", "Visit", HOSTILE]
+    names = wait_until(lambda: offered(event), timeout=10, what="event names")
+    assert {"Buy", "Visit", HOSTILE} <= set(names)
+    assert names.index("Visit") < names.index("Buy")  # by volume: more visits than purchases
     event.send_keys("Bu")
     wait_until(lambda: offered(event) == ["Buy"], timeout=10, what="the names matching what is typed")
-    assert explorer_urls.REQUESTS[-1] == ("events", {"search": "Bu", "limit": "50"})
     event.send_keys("y")
 
     # The numeric property of a `sum` series: the keys of that series' event.
     page.choose(page.css('.ex-series select[name="math"]'), "sum")
     prop = page.css('.ex-series input[name="property"]')
     prop.click()
-    assert wait_until(lambda: offered(prop), timeout=10, what="Buy's keys") == ["amount", "currency"]
-    assert explorer_urls.REQUESTS[-1] == ("properties", {"kind": "event", "event": "Buy", "limit": "50"})
+    assert wait_until(lambda: offered(prop), timeout=10, what="Buy's keys") == ["amount"]
 
     # A person filter: trait keys, then the values of the chosen one.
     page.css("#ex-add-filter").click()
@@ -359,8 +362,7 @@ def test_the_pickers_offer_what_the_definitions_views_answer(browser, live_serve
     key.send_keys("plan")
     value = page.css('.ex-filter input[name="value"]')
     value.click()
-    assert wait_until(lambda: offered(value), timeout=10, what="trait values") == ["pro", "free"]
-    assert explorer_urls.REQUESTS[-1] == ("values", {"kind": "person", "key": "plan", "limit": "50"})
+    assert sorted(wait_until(lambda: offered(value), timeout=10, what="trait values")) == ["free", "pro"]
     value.send_keys("pro")
     assert page.spec()["filters"] == [{"property": "plan", "operator": "eq", "value": "pro", "type": "person"}]
     prop.send_keys("amount")
