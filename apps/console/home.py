@@ -75,7 +75,7 @@ def with_change(figure: dict[str, Any]) -> dict[str, Any]:
 def live_view(figures: dict[str, Any] | None) -> dict[str, Any]:
     """The events-per-minute chart as a chart view (the shape AnalyticsCharts.draw takes)."""
     rows = (figures or {}).get("events_per_minute") or []
-    return {"title": "Events per minute", "type": "bar", "labels": [row["minute"] for row in rows],
+    return {"title": "Events per minute", "type": "bar", "interval": "minute", "labels": [row["minute"] for row in rows],
             "series": [{"name": "events", "values": [row["events"] for row in rows]}]}
 
 
