@@ -60,6 +60,8 @@ def explore_page(request: HttpRequest) -> HttpResponse:
         "kinds": list(services.EXPLORER_KINDS),
         "widget_types": services.WIDGET_TYPES,
         "metrics": services.explorer_metrics(),
+        "segments": services.explorer_segments(),
+        "event_types": services.explorer_event_types(),
         "dashboards": services.explorer_dashboards() if editor else [],
         "dashboard": dashboard_id if dashboard_id is not None else (widget.dashboard_id if widget else None),
         "widget": None if widget is None else {

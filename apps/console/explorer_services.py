@@ -13,8 +13,10 @@ from apps.core.exceptions import NotFound, ValidationFailed
 from apps.core.names import object_id
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard, Widget
+from apps.events.types import FIXED_EVENT_NAMES, STORED_TYPES
 from apps.insights.engine import query_run
 from apps.metrics.selectors import metric_list
+from apps.segments.selectors import segment_list
 
 # The query kinds the explorer builds, and the widget types each may be drawn and saved as (a
 # subset of apps.dashboards.services.KINDS; the first is the default).
@@ -26,7 +28,18 @@ WIDGET_TYPES = {
     "funnel": ("funnel", "table"),
     "retention": ("retention", "table"),
 }
-PICK_LIMIT = 500  # dashboards and metrics offered in the page's pickers
+PICK_LIMIT = 500  # dashboards, metrics and segments offered in the page's pickers
+# The event types a series or a step may name instead of an event (apps/insights/spec.py `event_type`,
+# apps/events/types.py), as the event picker offers them; `event` is the stored name of the type's
+# events where it is fixed (the property pickers then offer that event's keys).
+EVENT_TYPE_LABELS = {
+    "track": "any tracked event", "page": "any page view", "screen": "any screen view",
+    "identify": "any identify", "alias": "any alias", "group": "any group call", "click": "any click",
+    "conversion": "any conversion", "custom": "any custom event",
+}
+# Columns of shares (0..1) the table writes as percentages: the funnel's conversions, the sessions'
+# bounce rate.
+PERCENT_MEASURES = ("bounce_rate",)
 
 
 def explorer_run(*, spec: Any, widget_type: Any, tenant: Any) -> dict[str, Any]:
@@ -48,19 +61,35 @@ def explorer_run(*, spec: Any, widget_type: Any, tenant: Any) -> dict[str, Any]:
 
 
 def explorer_table(answer: dict[str, Any], title: str = "") -> dict[str, Any]:
-    """The answer's numbers as rows of display strings (what the page's table shows)."""
+    """The answer's numbers as rows of display strings (what the page's table shows); shares
+    (funnel conversions, the sessions' bounce rate) as percentages. `percent` lists the indexes of
+    the columns written so."""
+    percent: list[int] = []
     if answer["kind"] == "funnel":
         columns = ["step", "event", "count", "conversion from start", "conversion from previous",
                    "median seconds from previous"]
         rows = [[i, s["event"], s["count"], s["conversion_from_start"], s["conversion_from_previous"],
                  s["median_seconds_from_previous"]] for i, s in enumerate(answer["steps"], start=1)]
+        percent = [3, 4]
     else:
         grid = dashboard_services.widget_view(
             {"title": title, "widget_type": "table", "options": {}, "result": answer})
         columns, rows = grid["columns"], [list(row) for row in grid["rows"]]
         if answer["kind"] in ("trends", "sessions"):
             rows.append(["total", *[s["total"] for s in answer["series"]]])
-    return {"columns": columns, "rows": [[cell_text(value) for value in row] for row in rows]}
+        if answer["kind"] == "sessions":  # column 0 is the bucket, then one per series
+            percent = [i + 1 for i, s in enumerate(answer["series"]) if s.get("measure") in PERCENT_MEASURES]
+    return {"columns": columns, "percent": percent,
+            "rows": [[percent_text(value) if i in percent else cell_text(value) for i, value in enumerate(row)]
+                     for row in rows]}
+
+
+def percent_text(value: Any) -> str:
+    """A share (0..1) as a percentage to 2 decimals, trailing zeros dropped (0.5 -> `50%`,
+    0.33333 -> `33.33%`); nothing as an en dash; a value that is not a number as cell_text writes it."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return cell_text(value)
+    return f"{value * 100:.2f}".rstrip("0").rstrip(".") + "%"
 
 
 def cell_text(value: Any) -> str:
@@ -109,6 +138,17 @@ def explorer_metrics() -> list[dict[str, Any]]:
     return [{"name": m.name, "label": m.display_name or m.name, "type": m.metric_type, "unit": m.unit,
              "dimensions": [d for d in m.dimensions if isinstance(d, str)] if isinstance(m.dimensions, list) else []}
             for m in metric_list()[:PICK_LIMIT]]
+
+
+def explorer_segments() -> list[dict[str, Any]]:
+    """The tenant's segments for the segment picker: the key a query names (`segment`), a label."""
+    return [{"name": s.name, "label": s.display_name or s.name, "size": s.size}
+            for s in segment_list().order_by("name")[:PICK_LIMIT]]
+
+
+def explorer_event_types() -> list[dict[str, Any]]:
+    return [{"value": t, "label": f"{EVENT_TYPE_LABELS.get(t, t)} ({t})", "event": FIXED_EVENT_NAMES.get(t, "")}
+            for t in STORED_TYPES]
 
 
 def explorer_widget_get(*, widget_id: Any) -> Widget:

@@ -12,7 +12,7 @@ import pytest
 from django.test import Client
 from django_tenants.utils import schema_context
 
-from apps.console.explorer_services import cell_text
+from apps.console.explorer_services import cell_text, percent_text
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard, Widget
 from apps.governance.roles import ROLE_ADMIN, ROLE_EDITOR, ROLE_VIEWER, console_user_create
@@ -172,7 +172,7 @@ def test_every_kind_runs_and_draws_as_its_widget_type(client, api_client, buys, 
     if spec["kind"] == "sessions":
         assert body["table"]["columns"] == ["bucket", "sessions", "bounce_rate"]
         assert body["table"]["rows"][-1] == ["total", cell_text(api["series"][0]["total"]),
-                                             cell_text(api["series"][1]["total"])]
+                                             percent_text(api["series"][1]["total"])]  # a share: 100%
 
 
 def test_a_metric_runs_like_the_api(client, api_client, acme):
@@ -336,3 +336,172 @@ def test_another_tenants_dashboard_and_widget_are_not_found(client, acme, globex
 def test_cell_text_writes_numbers_plainly():
     assert [cell_text(v) for v in (None, 3, 2.0, 0.333333, 1.5, "2026-11-01T00:00:00-05:00", "x")] == [
         "–", "3", "2", "0.3333", "1.5", "2026-11-01 00:00", "x"]
+
+
+# --- shares as percentages, and the spec's other fields (filters per series and step, segment,
+# event types, breakdown limits, metric dimensions) ------------------------------------------------
+
+def test_percent_text_writes_shares_as_percentages():
+    assert [percent_text(v) for v in (None, 0, 0.5, 1, 1.0, 0.333333, 0.125, 0.00004, "x")] == [
+        "–", "0%", "50%", "100%", "100%", "33.33%", "12.5%", "0%", "x"]
+
+
+def test_the_table_writes_conversions_and_the_bounce_rate_as_percentages(client, api_client, buys):
+    log_in(client, buys.tenant, ROLE_VIEWER)
+    funnel = {"kind": "funnel", "steps": [{"event": "Buy"}, {"event": "Buy"}], "date_from": "-7d"}
+    body = post(client, buys.tenant, "/admin/explore/run", {"spec": funnel, "widget_type": "funnel"}).json()
+    api = api_client.post("/api/v1/query", funnel, format="json", **bearer(buys.secret_key)).json()
+    assert body["table"]["percent"] == [3, 4]
+    assert [row[3] for row in body["table"]["rows"]] == [percent_text(s["conversion_from_start"]) for s in api["steps"]]
+    assert [row[4] for row in body["table"]["rows"]] == [percent_text(s["conversion_from_previous"])
+                                                         for s in api["steps"]]
+    assert body["table"]["rows"][1][3] == "50%"  # ann bought twice, bob once
+    sessions = {"kind": "sessions", "measures": ["sessions", "bounce_rate"], "date_from": "-7d"}
+    body = post(client, buys.tenant, "/admin/explore/run", {"spec": sessions, "widget_type": "table"}).json()
+    api = api_client.post("/api/v1/query", sessions, format="json", **bearer(buys.secret_key)).json()
+    assert body["table"]["percent"] == [2]
+    total = body["table"]["rows"][-1]
+    assert total == ["total", str(api["series"][0]["total"]), percent_text(api["series"][1]["total"])]
+    assert total[2].endswith("%") and 0 < api["series"][1]["total"] <= 1
+
+
+def test_the_page_offers_the_tenants_segments_and_the_event_types(client, acme):
+    from apps.segments import services as segment_services
+
+    with schema_context(acme.tenant.schema_name):
+        segment_services.segment_create(name="buyers", display_name=HOSTILE, rules=BUYERS)
+    log_in(client, acme.tenant, ROLE_VIEWER)
+    page = get(client, acme.tenant, "/admin/explore/")
+    initial = page.context["initial"]
+    assert [(s["name"], s["label"]) for s in initial["segments"]] == [("buyers", HOSTILE)]
+    types = {t["value"]: t for t in initial["event_types"]}
+    assert types["page"]["event"] == "$pageview" and types["conversion"]["event"] == ""
+    assert "any page view" in types["page"]["label"]
+    body = page.content.decode()
+    assert HOSTILE not in body and 'id="ex-segment"' in body
+
+
+BUYERS = {"op": "and", "rules": [{"event": "Buy", "operator": "gte", "value": 2, "within": "7d"}]}
+
+
+@pytest.fixture
+def shoppers(buys):  # noqa: ANN001, ANN201
+    """`buys` (ann buys 2 and 1 days ago, bob 2 days ago), with page views (ann: /a before her buys,
+    /b after them; bob: /a after his) and the segment `buyers` (ann: 2 buys)."""
+    from apps.segments import services as segment_services
+    from tests.console.helpers import ingest as ingest_more  # messageIds of its own: not taken for repeats
+
+    ingest_more(buys.tenant, [
+        {"type": "page", "userId": "ann", "properties": {"path": "/a"}, "timestamp": ago(days=3)},
+        {"type": "page", "userId": "ann", "properties": {"path": "/b"}, "timestamp": ago(hours=12)},
+        {"type": "page", "userId": "bob", "properties": {"path": "/a"}, "timestamp": ago(days=2, hours=-1)},
+    ])
+    with schema_context(buys.tenant.schema_name):
+        segment_services.segment_create(name="buyers", rules=BUYERS)
+    return buys
+
+
+def _total(answer: dict) -> list:
+    if answer["kind"] == "funnel":
+        return [s["count"] for s in answer["steps"]]
+    return [(s.get("breakdown_value"), s["total"]) for s in answer["series"]]
+
+
+PAGES_A = [{"property": "path", "operator": "eq", "value": "/a"}]
+
+
+@pytest.mark.parametrize("spec, widget_type, expected, without", [
+    # A series' own filter: Buy with amount > 8 (ann's 10 and 30), next to every Buy.
+    ({"kind": "trends", "series": [{"event": "Buy", "filters": [{"property": "amount", "operator": "gt", "value": 8}]},
+                                   {"event": "Buy"}], "date_from": "-7d"}, "line", [(None, 2), (None, 3)],
+     [(None, 3), (None, 3)]),
+    # Every page view, by event type (ann's two and bob's one).
+    ({"kind": "trends", "series": [{"event_type": "page_view"}], "date_from": "-7d"}, "bar", [(None, 3)], None),
+    # A step's own filter: page views of /a (ann, bob), then a buy (ann; bob bought before his view);
+    # a buy, then a page view of /a (bob; ann's after her buys is /b).
+    ({"kind": "funnel", "steps": [{"event_type": "page", "filters": PAGES_A}, {"event": "Buy"}],
+      "date_from": "-7d"}, "funnel", [2, 1], None),
+    ({"kind": "funnel", "steps": [{"event": "Buy"}, {"event_type": "page", "filters": PAGES_A}],
+      "date_from": "-7d"}, "funnel", [2, 1], [2, 2]),
+    # The segment: ann only.
+    ({"kind": "trends", "series": [{"event": "Buy"}], "segment": "buyers", "date_from": "-7d"}, "line",
+     [(None, 2)], [(None, 3)]),
+    # The top value of a breakdown, the rest as $other.
+    ({"kind": "trends", "series": [{"event": "Buy"}], "breakdown": {"property": "amount", "limit": 1},
+      "date_from": "-7d"}, "line", [("10", 1), ("$other", 2)], [("10", 1), ("30", 1), ("5", 1)]),
+    ({"kind": "sessions", "measures": ["sessions"], "breakdown": {"property": "$entry_page", "type": "session",
+                                                                 "limit": 1}, "date_from": "-7d"}, "table", None,
+     None),
+])
+def test_the_specs_other_fields_run_as_the_api_runs_them(client, api_client, shoppers, spec, widget_type, expected,
+                                                        without):
+    """The page's run answers the API's answer; `without` is the answer without the field (a
+    limit of 100, no filter, no segment): the field is applied, not dropped."""
+    log_in(client, shoppers.tenant, ROLE_VIEWER)
+    answer = post(client, shoppers.tenant, "/admin/explore/run", {"spec": spec, "widget_type": widget_type})
+    assert answer.status_code == 200, answer.content
+    body = answer.json()
+    api = api_client.post("/api/v1/query", spec, format="json", **bearer(shoppers.secret_key)).json()
+    strip = lambda a: {k: v for k, v in a.items() if k not in ("computed_at", "cached")}  # noqa: E731
+    assert strip(body["answer"]) == strip(api)
+    if expected is not None:
+        assert sorted(_total(api), key=str) == sorted(expected, key=str)
+    else:  # sessions by entry page, the top one: one value and the rest merged
+        values = [s.get("breakdown_value") for s in api["series"]]
+        assert len(values) == 2 and "$other" in values, values
+    if without is not None:
+        plain = json.loads(json.dumps(spec))
+        plain.pop("segment", None)
+        if "breakdown" in plain:
+            plain["breakdown"]["limit"] = 100
+        for item in plain.get("series", []) + plain.get("steps", []):
+            item.pop("filters", None)
+        other = api_client.post("/api/v1/query", plain, format="json", **bearer(shoppers.secret_key)).json()
+        assert sorted(_total(other), key=str) == sorted(without, key=str)
+
+
+def test_a_metric_runs_with_dimension_filters(client, api_client, acme):
+    with schema_context(acme.tenant.schema_name):
+        metric_services.metric_create(name="latency", metric_type="gauge", dimensions=["region", "host"])
+        for value, region in ((3.5, "eu"), (1.25, "us"), (2.0, "eu"), (9.0, "ap")):
+            metric_services.metric_value_record(name="latency", data={
+                "value": value, "dimensions": {"region": region, "host": "h1"}})
+    log_in(client, acme.tenant, ROLE_VIEWER)
+    for dimensions, expected in (({"region": "eu"}, ["2.75"]), ({"region": ["us", "ap"]}, ["5.125"]),
+                                 ({"region": "eu", "host": "h2"}, [])):
+        spec = {"kind": "metric", "metric": "latency", "aggregation": "avg", "granularity": "day",
+                "date_from": "-1d", "dimensions": dimensions}
+        body = post(client, acme.tenant, "/admin/explore/run", {"spec": spec, "widget_type": "table"}).json()
+        api = api_client.post("/api/v1/query", spec, format="json", **bearer(acme.secret_key)).json()
+        shown = [cell for row in body["table"]["rows"] for cell in row[1:] if cell != "–"]
+        assert shown == [cell_text(v) for s in api["series"] for v in s["values"] if v is not None] == expected
+    error = assert_error(post(client, acme.tenant, "/admin/explore/run", {"spec": {
+        "kind": "metric", "metric": "latency", "dimensions": {"zone": "x"}}, "widget_type": "line"}), 400, "invalid")
+    assert "dimensions" in error["details"]
+
+
+def test_a_spec_with_every_new_field_is_saved_as_given(client, shoppers):
+    spec = {"kind": "trends", "series": [
+        {"event_type": "page_view", "filters": [{"property": "path", "operator": "eq", "value": "/a"}]},
+        {"event": "Buy", "math": "sum", "property": "amount",
+         "filters": [{"property": "plan", "operator": "is_set", "type": "person"}]}],
+        "breakdown": {"property": "path", "limit": 3}, "segment": "buyers", "interval": "day", "date_from": "-7d",
+        "timezone": "Europe/Berlin"}
+    funnel = {"kind": "funnel", "steps": [{"event_type": "page", "filters": [
+        {"property": "path", "operator": "in", "value": ["/a", "/b"]}]}, {"event": "Buy"}], "segment": "buyers",
+        "window": "1d", "date_from": "-7d"}
+    log_in(client, shoppers.tenant, ROLE_EDITOR)
+    made = post(client, shoppers.tenant, "/admin/explore/save", {"spec": spec, "widget_type": "table",
+                                                                 "name": "pages", "new_dashboard": "Web"})
+    assert made.status_code == 201, made.content
+    second = post(client, shoppers.tenant, "/admin/explore/save", {"spec": funnel, "widget_type": "funnel",
+                                                                   "name": "pages-to-buys",
+                                                                   "dashboard": made.json()["dashboard"]})
+    assert second.status_code == 201, second.content
+    with schema_context(shoppers.tenant.schema_name):
+        saved = dict(Widget.objects.values_list("name", "query_config"))
+    assert saved == {"pages": spec, "pages-to-buys": funnel}
+    # Reloaded into the page, the widget's spec is what the form starts from.
+    with schema_context(shoppers.tenant.schema_name):
+        widget = Widget.objects.get(name="pages-to-buys")
+    assert get(client, shoppers.tenant, "/admin/explore/", widget=widget.pk).context["initial"]["widget"]["spec"] == funnel

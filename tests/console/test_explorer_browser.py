@@ -2,7 +2,9 @@
 form (clicks and typing), and the numbers the page's table shows are those POST /api/v1/query
 answers (with the tenant's secret key, over HTTP to the same server) for the same spec; changing
 the range and the interval changes them accordingly; the query is saved to a dashboard; a viewer
-gets no save control. No browser console errors. Writes docs/screenshots/console-explorer-*.png.
+gets no save control. The spec's other fields (filters per series and per step, event types, the
+segment, breakdown limits, metric dimensions) built the same way, kept by the link and by a saved
+widget. No browser console errors. Writes docs/screenshots/console-explorer-*.png.
 
 Skipped, with the reason, where Debian's chromium and chromium-driver are not installed.
 """
@@ -18,7 +20,7 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.console.explorer_services import cell_text
+from apps.console.explorer_services import cell_text, percent_text
 from apps.dashboards.models import Widget
 from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER, console_user_create
 from apps.metrics import services as metric_services
@@ -230,10 +232,11 @@ def test_an_editor_builds_every_kind_reads_the_apis_numbers_and_saves_a_widget(b
     api = page.api(spec)
     assert [row[1] for row in funnel["rows"]] == ["Visit", "Buy"]
     assert [row[2] for row in funnel["rows"]] == [str(s["count"]) for s in api["steps"]]
-    assert [row[3] for row in funnel["rows"]] == [cell_text(s["conversion_from_start"]) for s in api["steps"]]
+    assert [row[3] for row in funnel["rows"]] == [percent_text(s["conversion_from_start"]) for s in api["steps"]]
+    assert [row[4] for row in funnel["rows"]] == [percent_text(s["conversion_from_previous"]) for s in api["steps"]]
+    assert funnel["rows"][0][3] == "100%" and funnel["rows"][1][3].endswith("%")
     assert [row[5] for row in funnel["rows"]] == [cell_text(s["median_seconds_from_previous"]) for s in api["steps"]]
     assert 0 < api["steps"][1]["count"] < api["steps"][0]["count"]
-    screenshot(browser, "console-explorer-funnel")
 
     # Retention: weekly cohorts of visitors coming back to buy.
     page.tab("retention")
@@ -367,4 +370,156 @@ def test_the_pickers_offer_what_the_tenant_sent(browser, live_server, shop):
     assert page.spec()["filters"] == [{"property": "plan", "operator": "eq", "value": "pro", "type": "person"}]
     prop.send_keys("amount")
     assert page.spec()["series"] == [{"event": "Buy", "math": "sum", "property": "amount"}]
+    page.no_console_errors()
+
+
+def test_filters_per_series_and_step_event_types_a_segment_limits_and_dimensions(browser, live_server, shop):
+    """The spec's other fields built through the form: each answer read against the API's, the link
+    reloading every field, a saved widget keeping them and filling the form again."""
+    from apps.events.definitions import definitions_rebuild
+    from apps.segments import services as segment_services
+
+    with schema_context(shop.tenant.schema_name):
+        definitions_rebuild()
+        segment_services.segment_create(name="visitors", display_name=HOSTILE, rules={"op": "and", "rules": [
+            {"event": "Visit", "operator": "gte", "value": 6, "within": "30d"}]})
+    connection.set_schema_to_public()
+    port = live_server.url.rsplit(":", 1)[1]
+    page = Explorer(browser, f"http://localhost:{port}", shop.secret_key.raw)
+    log_in(browser, f"http://browser-ex.localhost:{port}/admin/login/?next=/admin/explore/", "the-editor", PASSWORD)
+    wait_until(lambda: browser.execute_script("return document.body.getAttribute('data-explorer')") == "ready",
+               timeout=15, what="the explorer")
+
+    def offered(element: Any) -> list[str]:
+        return browser.execute_script(
+            "var l = document.getElementById(arguments[0].getAttribute('list'));"
+            "return l ? Array.from(l.options).map(function (o) { return o.value; }) : [];", element)
+
+    def add_item_filter(row: Any, key: str, operator: str, value: str) -> None:
+        index = len(page.all(".ex-item-filter"))
+        row_index = page.all(".ex-series, .ex-step").index(row)
+        row.find_element("css selector", ".ex-add-item-filter").click()
+        added = page.all(".ex-item-filter")[index]
+        prop = added.find_element("css selector", 'input[name="property"]')
+        prop.click()
+        # The keys offered are those of this row's event (page views: path; Buy: amount).
+        wait_until(lambda: key in offered(prop), timeout=10, what=f"the keys of row {row_index}'s event")
+        prop.send_keys(key)
+        page.choose(added.find_element("css selector", 'select[name="operator"]'), operator)
+        page.type(added.find_element("css selector", 'input[name="value"]'), value)
+
+    # Trends: every page view of /p0 (an event type, its own filter), Buy of 11 or more (not ann's), of the
+    # persons with 6 visits in 30 days (ann, bob).
+    page.choose(page.css('.ex-series select[name="event_type"]'), "page")
+    assert not page.css('.ex-series input[name="event"]').is_displayed()
+    add_item_filter(page.all(".ex-series")[0], "path", "eq", "/p0")
+    page.css("#ex-add-series").click()
+    page.type(page.all('.ex-series input[name="event"]')[1], "Buy")
+    add_item_filter(page.all(".ex-series")[1], "amount", "gte", "11")
+    page.choose(page.css("#ex-segment"), "visitors")
+    assert HOSTILE in page.css("#ex-segment").text and page.all("#ex-segment img") == []
+    page.choose(page.css("#ex-range"), "-30d")
+    trends = page.run()
+    spec = page.spec()
+    assert spec == {"kind": "trends", "series": [
+        {"event_type": "page", "filters": [{"property": "path", "operator": "eq", "value": "/p0"}]},
+        {"event": "Buy", "filters": [{"property": "amount", "operator": "gte", "value": 11}]}],
+        "interval": "day", "segment": "visitors", "date_from": "-30d", "timezone": ZONE}
+    api = page.api(spec)
+    assert trends["rows"] == series_table(api)
+    everyone = page.api({**spec, "series": [{"event_type": "page"}, {"event": "Buy"}], "segment": None})
+    assert 0 < api["series"][0]["total"] < everyone["series"][0]["total"]
+    assert 0 < api["series"][1]["total"] < everyone["series"][1]["total"]
+
+    # The top path of the page views, the rest as $other.
+    page.all(".ex-series .ex-remove")[1].click()  # the Buy series off
+    page.type(page.css("#ex-breakdown-property"), "path")
+    page.type(page.css("#ex-breakdown-limit"), "1")
+    page.all(".ex-item-filter .ex-remove")[0].click()  # every path
+    top = page.run()
+    spec = page.spec()
+    assert spec["series"] == [{"event_type": "page"}] and spec["breakdown"] == {"property": "path", "limit": 1}
+    api = page.api(spec)
+    assert top["rows"] == series_table(api) and len(top["columns"]) == 3 and top["columns"][2].endswith("$other")
+
+    # The link reloads every field.
+    link = browser.current_url
+    browser.get(link)
+    wait_until(lambda: browser.execute_script("return document.body.getAttribute('data-explorer')") == "done",
+               timeout=20, what="the linked query")
+    assert page.spec() == spec and page.table() == top
+    assert page.css("#ex-segment").get_attribute("value") == "visitors"
+    assert page.css('.ex-series select[name="event_type"]').get_attribute("value") == "page"
+    assert page.css("#ex-breakdown-limit").get_attribute("value") == "1"
+
+    # Funnel: a page view of /p0, then a buy; conversions as percentages.
+    page.tab("funnel")
+    page.choose(page.all('.ex-step select[name="event_type"]')[0], "page")
+    add_item_filter(page.all(".ex-step")[0], "path", "eq", "/p0")
+    page.type(page.all('.ex-step input[name="event"]')[1], "Buy")
+    page.choose(page.css("#ex-segment"), "")
+    funnel = page.run()
+    spec = page.spec()
+    assert spec == {"kind": "funnel", "steps": [
+        {"event_type": "page", "filters": [{"property": "path", "operator": "eq", "value": "/p0"}]}, {"event": "Buy"}],
+        "window": "14d", "date_from": "-30d", "timezone": ZONE}
+    api = page.api(spec)
+    assert [row[2] for row in funnel["rows"]] == [str(s["count"]) for s in api["steps"]]
+    assert [row[3] for row in funnel["rows"]] == [percent_text(s["conversion_from_start"]) for s in api["steps"]]
+    assert 0 < api["steps"][1]["count"] < api["steps"][0]["count"] and funnel["rows"][1][3].endswith("%")
+    screenshot(browser, "console-explorer-funnel")  # an event type, a step's filter, percentages
+
+    # Saved as a widget, then loaded into the form again.
+    page.type(page.css("#ex-save-title"), "Page to buy")
+    page.choose(page.css("#ex-save-dashboard"), "")
+    page.type(page.css("#ex-save-new"), "Funnels")
+    page.css("#ex-save").click()
+    wait_until(lambda: page.all("#ex-dashboard-link"), timeout=15, what="the saved widget")
+    with schema_context(shop.tenant.schema_name):
+        widget = Widget.objects.get()
+        assert widget.query_config == spec and widget.widget_type == "funnel"
+    connection.set_schema_to_public()
+    browser.get(f"http://browser-ex.localhost:{port}/admin/explore/?widget={widget.pk}")
+    wait_until(lambda: browser.execute_script("return document.body.getAttribute('data-explorer')") == "done",
+               timeout=20, what="the widget's query")
+    assert page.spec() == spec and page.table() == funnel
+    assert page.all('.ex-step select[name="event_type"]')[0].get_attribute("value") == "page"
+    assert page.css('.ex-item-filter input[name="value"]').get_attribute("value") == "/p0"
+
+    # Sessions: the bounce rate as a percentage, by entry page, the top one.
+    page.tab("sessions")
+    page.choose(page.css("#ex-breakdown-type"), "session")
+    page.type(page.css("#ex-breakdown-property"), "$entry_page")
+    page.type(page.css("#ex-breakdown-limit"), "1")
+    for measure in page.all('input[name="measure"]'):
+        if measure.get_attribute("value") == "median_duration":
+            measure.click()
+    sessions = page.run()
+    spec = page.spec()
+    assert spec["measures"] == ["sessions", "bounce_rate"]
+    assert spec["breakdown"] == {"property": "$entry_page", "type": "session", "limit": 1}
+    api = page.api(spec)
+    rates = [i for i, s in enumerate(api["series"], start=1) if s["measure"] == "bounce_rate"]
+    assert len(rates) == 2 and sessions["columns"][rates[0]].startswith("bounce_rate")
+    expected = [[cell_text(b), *[(percent_text if s["measure"] == "bounce_rate" else cell_text)(s["values"][i])
+                                 for s in api["series"]]] for i, b in enumerate(api["series"][0]["buckets"])]
+    expected.append(["total", *[(percent_text if s["measure"] == "bounce_rate" else cell_text)(s["total"])
+                                for s in api["series"]]])
+    assert sessions["rows"] == expected and sessions["rows"][-1][rates[0]].endswith("%")
+
+    # Metric: latency where region is eu.
+    page.tab("metric")
+    page.choose(page.css("#ex-metric"), "latency")
+    page.choose(page.css("#ex-aggregation"), "max")
+    page.css("#ex-add-dimension").click()
+    page.choose(page.css('#ex-dimensions select[name="dimension"]'), "region")
+    page.type(page.css('#ex-dimensions input[name="dimension_value"]'), "eu")
+    page.choose(page.css("#ex-range"), "-24h")
+    page.choose(page.css("#ex-interval"), "hour")
+    metric = page.run()
+    spec = page.spec()
+    assert spec == {"kind": "metric", "metric": "latency", "aggregation": "max", "granularity": "hour",
+                    "dimensions": {"region": "eu"}, "date_from": "-24h", "timezone": ZONE}
+    assert metric["rows"] == series_table(page.api(spec))
+    assert sorted(cell for row in metric["rows"] for cell in row[1:] if cell != "–") == ["120", "99"]
     page.no_console_errors()

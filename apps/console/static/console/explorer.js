@@ -23,16 +23,25 @@
     kind: "trends",
     common: {date_from: "-7d", date_to: null, timezone: initial.timezone, interval: "day"},
     filters: [],
+    segment: "",
     chart: {trends: "line", sessions: "line", metric: "line", funnel: "funnel", retention: "retention"},
     kinds: {
-      trends: {series: [{event: "", math: "total", property: ""}], breakdown: {property: "", type: "event"}},
-      funnel: {steps: [{event: ""}, {event: ""}], window: "14d"},
+      trends: {series: [newItem({math: "total", property: ""})], breakdown: {property: "", type: "event", limit: 10}},
+      funnel: {steps: [newItem({}), newItem({})], window: "14d"},
       retention: {start_event: "", return_event: "", period: "week", periods: 8},
-      sessions: {measures: ["sessions", "median_duration", "bounce_rate"], breakdown: {property: "", type: "event"}},
-      metric: {metric: initial.metrics.length ? initial.metrics[0].name : "", aggregation: "sum", group_by: []}
+      sessions: {measures: ["sessions", "median_duration", "bounce_rate"], breakdown: {property: "", type: "event", limit: 10}},
+      metric: {metric: initial.metrics.length ? initial.metrics[0].name : "", aggregation: "sum", group_by: [],
+               dimensions: []}
     }
   };
   var hasResult = false, running = 0;
+
+  // A series or a funnel step: an event name, or an event type (`event_type`), and its own filters.
+  function newItem(extra) {
+    var item = {event: "", event_type: "", filters: []};
+    Object.keys(extra).forEach(function (key) { item[key] = extra[key]; });
+    return item;
+  }
 
   function $(id) { return document.getElementById(id); }
 
@@ -112,6 +121,40 @@
     return input;
   }
 
+  // The event picker of a series or a step: "an event named" (the text input, with the names the
+  // tenant sent) or one of the event types the spec takes instead (every page view, ...).
+  function eventPicker(item, path) {
+    var types = [["", "event named…"]].concat(initial.event_types.map(function (t) { return [t.value, t.label]; }));
+    if (item.event_type && !initial.event_types.some(function (t) { return t.value === item.event_type; })) {
+      types.push([item.event_type, item.event_type]);  // an alias (page_view) as the widget names it
+    }
+    var type = select(types, item.event_type || "", {name: "event_type", "data-path": path + ".event_type"});
+    var input = eventInput(item.event, path + ".event", function (v) { item.event = v; });
+    var holder = node("label", {className: "ex-event"});
+    holder.appendChild(document.createTextNode("Event "));
+    holder.appendChild(type);
+    holder.appendChild(input);
+    input.hidden = !!item.event_type;
+    type.addEventListener("change", function () {
+      item.event_type = type.value;
+      input.hidden = !!item.event_type;
+      changed();
+    });
+    return {label: holder, input: input};
+  }
+
+  // The event whose keys the property pickers of an item offer: its name, or the fixed name of its
+  // type's events ($pageview); "" (every event's keys) for a type without one.
+  function eventOf(item) {
+    if (!item) return "";
+    if (item.event_type) {
+      var canonical = {page_view: "page", pageview: "page", screen_view: "screen"}[item.event_type] || item.event_type;
+      var found = initial.event_types.filter(function (t) { return t.value === canonical; })[0];
+      return found ? found.event : "";
+    }
+    return item.event;
+  }
+
   // The property pickers offer the keys of the event a row is about (or of every event).
   function propertyPicker(input, kindFn, eventFn) {
     datalist(input, "properties", function () {
@@ -123,8 +166,8 @@
 
   function firstEvent() {
     var k = state.kinds[state.kind];
-    if (state.kind === "trends") return k.series[0] && k.series[0].event;
-    if (state.kind === "funnel") return k.steps[0] && k.steps[0].event;
+    if (state.kind === "trends") return eventOf(k.series[0]);
+    if (state.kind === "funnel") return eventOf(k.steps[0]);
     if (state.kind === "retention") return k.start_event;
     return "";
   }
@@ -144,7 +187,7 @@
       tab.classList.toggle("selected", on);
       tab.setAttribute("aria-selected", on ? "true" : "false");
     });
-    $("ex-filters-box").hidden = state.kind === "metric";
+    $("ex-filters-box").hidden = state.kind === "metric";  // metrics take dimensions, no filters or segment
     $("ex-interval-label").hidden = state.kind === "funnel" || state.kind === "retention";
     var chart = $("ex-chart");
     while (chart.firstChild) chart.removeChild(chart.firstChild);
@@ -170,10 +213,11 @@
   function renderTrends(box, k) {
     var set = fieldset(box, "Series");
     k.series.forEach(function (series, i) {
+      var item = node("div", {className: "ex-item"});
       var row = node("div", {className: "ex-row ex-series"});
-      var event = eventInput(series.event, "series[" + i + "].event", function (v) { series.event = v; });
-      row.appendChild(label("Event", event));
-      datalist(event, "events", function () { return {}; });
+      var picker = eventPicker(series, "series[" + i + "]");
+      row.appendChild(picker.label);
+      datalist(picker.input, "events", function () { return {}; });
       var math = select(MATHS, series.math, {name: "math", "data-path": "series[" + i + "].math"});
       row.appendChild(label("Math", math));
       var property = node("input", {type: "text", name: "property", "data-path": "series[" + i + "].property",
@@ -181,19 +225,22 @@
       var propertyLabel = label("of", property, "ex-math-property");
       propertyLabel.hidden = PROPERTY_MATHS.indexOf(series.math) < 0;
       row.appendChild(propertyLabel);
-      propertyPicker(property, function () { return "event"; }, function () { return series.event; });
+      propertyPicker(property, function () { return "event"; }, function () { return eventOf(series); });
       math.addEventListener("change", function () {
         series.math = math.value;
         propertyLabel.hidden = PROPERTY_MATHS.indexOf(series.math) < 0;
         changed();
       });
       edit(property, function () { series.property = property.value; changed(); });
+      row.appendChild(itemFilterButton(series));
       row.appendChild(removeButton(function () { k.series.splice(i, 1); }, k.series.length < 2));
-      set.appendChild(row);
+      item.appendChild(row);
+      item.appendChild(itemFilters(series, "series[" + i + "]"));
+      set.appendChild(item);
     });
     var add = node("button", {type: "button", className: "button ex-add", id: "ex-add-series"}, "+ Series");
     add.disabled = k.series.length >= 10;
-    add.addEventListener("click", function () { k.series.push({event: "", math: "total", property: ""}); renderKind(); changed(); });
+    add.addEventListener("click", function () { k.series.push(newItem({math: "total", property: ""})); renderKind(); changed(); });
     set.appendChild(add);
     renderBreakdown(box, k, ["event", "person"]);
   }
@@ -206,26 +253,52 @@
                                   placeholder: "none", size: 20, value: k.breakdown.property || ""});
     row.appendChild(label("By", type));
     row.appendChild(label("property", property));
+    var limit = node("input", {type: "number", id: "ex-breakdown-limit", "data-path": "breakdown.limit", min: 1,
+                               max: 100, value: String(k.breakdown.limit), title: "the values with the most, the rest as $other"});
+    row.appendChild(label("top", limit));
     propertyPicker(property, function () { return k.breakdown.type; }, firstEvent);
     type.addEventListener("change", function () { k.breakdown.type = type.value; changed(); });
     edit(property, function () { k.breakdown.property = property.value; changed(); });
+    edit(limit, function () { k.breakdown.limit = limit.value === "" ? "" : Number(limit.value); changed(); });
     set.appendChild(row);
+  }
+
+  // The filters of one series or step: a "+ Filter" button in its row, its rows below it.
+  function itemFilterButton(item) {
+    var add = node("button", {type: "button", className: "button ex-add-item-filter", title: "Filter this event"},
+                   "+ Filter");
+    add.addEventListener("click", function () {
+      item.filters.push({property: "", operator: "eq", value: "", type: "event"});
+      renderKind();
+      changed();
+    });
+    return add;
+  }
+
+  function itemFilters(item, path) {
+    var box = node("div", {className: "ex-item-filters"});
+    filterRows(box, item.filters, path + ".filters", function () { return eventOf(item); }, "ex-item-filter");
+    return box;
   }
 
   function renderFunnel(box, k) {
     var set = fieldset(box, "Steps");
     k.steps.forEach(function (step, i) {
+      var item = node("div", {className: "ex-item"});
       var row = node("div", {className: "ex-row ex-step"});
       row.appendChild(node("span", {className: "ex-step-number"}, (i + 1) + "."));
-      var event = eventInput(step.event, "steps[" + i + "].event", function (v) { step.event = v; });
-      row.appendChild(label("Event", event));
-      datalist(event, "events", function () { return {}; });
+      var picker = eventPicker(step, "steps[" + i + "]");
+      row.appendChild(picker.label);
+      datalist(picker.input, "events", function () { return {}; });
+      row.appendChild(itemFilterButton(step));
       row.appendChild(removeButton(function () { k.steps.splice(i, 1); }, k.steps.length <= 2));
-      set.appendChild(row);
+      item.appendChild(row);
+      item.appendChild(itemFilters(step, "steps[" + i + "]"));
+      set.appendChild(item);
     });
     var add = node("button", {type: "button", className: "button ex-add", id: "ex-add-step"}, "+ Step");
     add.disabled = k.steps.length >= 10;
-    add.addEventListener("click", function () { k.steps.push({event: ""}); renderKind(); changed(); });
+    add.addEventListener("click", function () { k.steps.push(newItem({})); renderKind(); changed(); });
     set.appendChild(add);
     var windowRow = node("div", {className: "ex-row"});
     var match = /^(\d+)([smhdw])$/.exec(k.window) || [null, "14", "d"];
@@ -318,7 +391,35 @@
       groups.appendChild(l);
     });
     set.appendChild(groups);
-    metric.addEventListener("change", function () { k.metric = metric.value; k.group_by = []; renderKind(); changed(); });
+    // Dimension filters (`dimensions`): a declared dimension and its value, or values "a, b" (any of).
+    var where = node("div", {className: "ex-dimensions", id: "ex-dimensions", "data-path": "dimensions"});
+    k.dimensions.forEach(function (d, i) {
+      var row = node("div", {className: "ex-row ex-dimension"});
+      var names = dims.slice();
+      if (d.name && names.indexOf(d.name) < 0) names.push(d.name);
+      var name = select(names.map(function (n) { return [n, n]; }), d.name, {name: "dimension",
+                                                                           "data-path": "dimensions." + d.name});
+      var value = node("input", {type: "text", name: "dimension_value", size: 18, value: d.value,
+                                 placeholder: "value (a, b for any of)"});
+      name.addEventListener("change", function () { d.name = name.value; changed(); });
+      edit(value, function () { d.value = value.value; changed(); });
+      row.appendChild(label("Where", name));
+      row.appendChild(label("is", value));
+      row.appendChild(removeButton(function () { k.dimensions.splice(i, 1); }));
+      where.appendChild(row);
+    });
+    var addDim = node("button", {type: "button", className: "button ex-add", id: "ex-add-dimension"}, "+ Dimension filter");
+    addDim.disabled = !dims.length;
+    addDim.addEventListener("click", function () { k.dimensions.push({name: dims[0], value: ""}); renderKind(); changed(); });
+    where.appendChild(addDim);
+    set.appendChild(where);
+    metric.addEventListener("change", function () {
+      k.metric = metric.value;
+      k.group_by = [];
+      k.dimensions = [];
+      renderKind();
+      changed();
+    });
     aggregation.addEventListener("change", function () { k.aggregation = aggregation.value; changed(); });
   }
 
@@ -326,22 +427,30 @@
   function renderFilters() {
     var box = $("ex-filters");
     while (box.firstChild) box.removeChild(box.firstChild);
-    state.filters.forEach(function (f, i) {
-      var row = node("div", {className: "ex-row ex-filter", "data-path": "filters[" + i + "]"});
-      var type = select(["event", "person", "session"], f.type, {name: "type", "data-path": "filters[" + i + "].type"});
+    filterRows(box, state.filters, "filters", firstEvent, "ex-filter");
+    renderSegment();
+  }
+
+  // Property filter rows (the query's, a series' or a step's): type, key, operator, value; the
+  // pickers offer the keys and values of `eventFn()`'s event (or of every event).
+  function filterRows(box, list, path, eventFn, className) {
+    list.forEach(function (f, i) {
+      var at = path + "[" + i + "]";
+      var row = node("div", {className: "ex-row " + className, "data-path": at});
+      var type = select(["event", "person", "session"], f.type, {name: "type", "data-path": at + ".type"});
       var property = node("input", {type: "text", name: "property", size: 16, placeholder: "property",
-                                    "data-path": "filters[" + i + "].property", value: f.property});
-      var operator = select(OPERATORS, f.operator, {name: "operator", "data-path": "filters[" + i + "].operator"});
+                                    "data-path": at + ".property", value: f.property});
+      var operator = select(OPERATORS, f.operator, {name: "operator", "data-path": at + ".operator"});
       var value = node("input", {type: "text", name: "value", size: 16, placeholder: "value (a, b for in)",
-                                 "data-path": "filters[" + i + "].value", value: f.value});
+                                 "data-path": at + ".value", value: f.value});
       row.appendChild(type);
       row.appendChild(property);
       row.appendChild(operator);
       row.appendChild(value);
-      propertyPicker(property, function () { return f.type; }, firstEvent);
+      propertyPicker(property, function () { return f.type; }, eventFn);
       datalist(value, "values", function () {
         if (!f.property || f.type === "session") return null;
-        return {kind: f.type, key: f.property, event: f.type === "event" ? (firstEvent() || "") : ""};
+        return {kind: f.type, key: f.property, event: f.type === "event" ? (eventFn() || "") : ""};
       });
       value.hidden = f.operator === "is_set" || f.operator === "is_not_set";
       type.addEventListener("change", function () { f.type = type.value; changed(); });
@@ -352,9 +461,23 @@
         changed();
       });
       edit(value, function () { f.value = value.value; changed(); });
-      row.appendChild(removeButton(function () { state.filters.splice(i, 1); }));
+      row.appendChild(removeButton(function () { list.splice(i, 1); }));
       box.appendChild(row);
     });
+  }
+
+  // The segment: the tenant's segments, none for all persons (a widget's unknown key kept as given).
+  function renderSegment() {
+    var field = $("ex-segment");
+    while (field.firstChild) field.removeChild(field.firstChild);
+    var options = [["", "all persons"]].concat(initial.segments.map(function (s) {
+      return [s.name, s.label === s.name ? s.name : s.label + " (" + s.name + ")"];
+    }));
+    if (state.segment && !initial.segments.some(function (s) { return s.name === state.segment; })) {
+      options.push([state.segment, state.segment]);
+    }
+    options.forEach(function (pair) { field.appendChild(node("option", {value: pair[0]}, pair[1])); });
+    field.value = state.segment;
   }
 
   // A filter value as typed: JSON numbers, true / false / null and "quoted" strings keep their type,
@@ -388,15 +511,20 @@
     var k = state.kinds[state.kind], c = state.common, spec = {kind: state.kind};
     if (state.kind === "trends") {
       spec.series = k.series.map(function (s) {
-        var out = {event: s.event.trim()};
+        var out = itemSpec(s);
         if (s.math !== "total") out.math = s.math;
         if (PROPERTY_MATHS.indexOf(s.math) >= 0) out.property = (s.property || "").trim();
+        if (s.filters.length) out.filters = s.filters.map(filterSpec);
         return out;
       });
       spec.interval = c.interval;
       if (k.breakdown.property.trim()) spec.breakdown = breakdown(k.breakdown);
     } else if (state.kind === "funnel") {
-      spec.steps = k.steps.map(function (s) { return {event: s.event.trim()}; });
+      spec.steps = k.steps.map(function (s) {
+        var out = itemSpec(s);
+        if (s.filters.length) out.filters = s.filters.map(filterSpec);
+        return out;
+      });
       spec.window = k.window;
     } else if (state.kind === "retention") {
       spec.start_event = k.start_event.trim();
@@ -412,16 +540,10 @@
       spec.aggregation = k.aggregation;
       spec.granularity = c.interval;
       if (k.group_by.length) spec.group_by = k.group_by.slice();
+      if (k.dimensions.length) spec.dimensions = dimensionsSpec(k.dimensions);
     }
-    if (state.kind !== "metric" && state.filters.length) {
-      spec.filters = state.filters.map(function (f) {
-        var out = {property: f.property.trim(), operator: f.operator};
-        var value = filterValue(f);
-        if (value !== undefined) out.value = value;
-        if (f.type !== "event") out.type = f.type;
-        return out;
-      });
-    }
+    if (state.kind !== "metric" && state.filters.length) spec.filters = state.filters.map(filterSpec);
+    if (state.kind !== "metric" && state.segment) spec.segment = state.segment;
     spec.date_from = c.date_from;
     if (c.date_to) spec.date_to = c.date_to;
     spec.timezone = c.timezone;
@@ -431,7 +553,45 @@
   function breakdown(b) {
     var out = {property: b.property.trim()};
     if (b.type !== "event") out.type = b.type;
+    if (b.limit !== 10) out.limit = b.limit;  // 10, the engine's default, is left out
     return out;
+  }
+
+  function itemSpec(item) {
+    return item.event_type ? {event_type: item.event_type} : {event: item.event.trim()};
+  }
+
+  function filterSpec(f) {
+    var out = {property: f.property.trim(), operator: f.operator};
+    var value = filterValue(f);
+    if (value !== undefined) out.value = value;
+    if (f.type !== "event") out.type = f.type;
+    return out;
+  }
+
+  // Rows into the spec's object: a value, or a list for "a, b"; a dimension given twice takes both.
+  function dimensionsSpec(rows) {
+    var out = {};
+    rows.forEach(function (d) {
+      var values = String(d.value).split(",").map(function (v) { return v.trim(); });
+      values = values.length > 1 ? values.filter(Boolean) : values;
+      if (out[d.name] !== undefined) values = [].concat(out[d.name], values);
+      out[d.name] = values.length === 1 ? values[0] : values;
+    });
+    return out;
+  }
+
+  function loadItem(s, extra) {
+    var item = newItem(extra);
+    item.event = s.event_type ? "" : String(s.event || "");
+    item.event_type = s.event_type ? String(s.event_type) : "";
+    item.filters = (Array.isArray(s.filters) ? s.filters : []).map(loadFilter);
+    return item;
+  }
+
+  function loadFilter(f) {
+    return {property: String(f.property || ""), operator: f.operator || "eq", value: valueText(f.value),
+            type: f.type || "event"};
   }
 
   // The other way: a spec (from ?q= or a saved widget) into the form; unknown parts are dropped.
@@ -441,14 +601,15 @@
     var k = state.kinds[spec.kind], c = state.common;
     if (spec.kind === "trends" && Array.isArray(spec.series) && spec.series.length) {
       k.series = spec.series.map(function (s) {
-        return {event: String(s.event || s.event_type || ""), math: s.math || "total", property: s.property || ""};
+        return loadItem(s, {math: s.math || "total", property: s.property || ""});
       });
     }
     if ((spec.kind === "trends" || spec.kind === "sessions") && spec.breakdown) {
-      k.breakdown = {property: String(spec.breakdown.property || ""), type: spec.breakdown.type || "event"};
+      k.breakdown = {property: String(spec.breakdown.property || ""), type: spec.breakdown.type || "event",
+                     limit: spec.breakdown.limit !== undefined ? spec.breakdown.limit : 10};
     }
     if (spec.kind === "funnel" && Array.isArray(spec.steps)) {
-      k.steps = spec.steps.map(function (s) { return {event: String(s.event || s.event_type || "")}; });
+      k.steps = spec.steps.map(function (s) { return loadItem(s, {}); });
       if (spec.window) k.window = String(spec.window);
     }
     if (spec.kind === "retention") {
@@ -461,13 +622,16 @@
       if (spec.metric) k.metric = spec.metric;
       if (spec.aggregation) k.aggregation = spec.aggregation;
       k.group_by = Array.isArray(spec.group_by) ? spec.group_by.slice() : [];
+      k.dimensions = [];
+      Object.keys(spec.dimensions && typeof spec.dimensions === "object" ? spec.dimensions : {}).forEach(function (name) {
+        var value = spec.dimensions[name];
+        k.dimensions.push({name: name, value: Array.isArray(value) ? value.join(", ") : String(value)});
+      });
       if (spec.granularity) c.interval = spec.granularity;
     }
     if (spec.interval) c.interval = spec.interval;
-    state.filters = (Array.isArray(spec.filters) ? spec.filters : []).map(function (f) {
-      return {property: String(f.property || ""), operator: f.operator || "eq", value: valueText(f.value),
-              type: f.type || "event"};
-    });
+    state.filters = (Array.isArray(spec.filters) ? spec.filters : []).map(loadFilter);
+    state.segment = typeof spec.segment === "string" ? spec.segment : "";
     c.date_from = spec.date_from || "-7d";
     c.date_to = spec.date_to && spec.date_to !== "now" ? spec.date_to : null;
     c.timezone = spec.timezone || initial.timezone;
@@ -702,6 +866,7 @@
       $("ex-error").hidden = true;
     });
   });
+  $("ex-segment").addEventListener("change", function () { state.segment = $("ex-segment").value; changed(); });
   $("ex-add-filter").addEventListener("click", function () {
     state.filters.push({property: "", operator: "eq", value: "", type: "event"});
     renderFilters();
