@@ -214,7 +214,7 @@ def dashboard_data(*, dashboard: Dashboard, tenant: Any, refresh: bool = False, 
 
 
 def widget_view(entry: dict[str, Any]) -> dict[str, Any]:
-    """What the charts (static/dashboards/charts.js) draw for one widget entry of dashboard_data, in
+    """What the charts (static/core/charts.js) draw for one widget entry of dashboard_data, in
     a shape per chart: series {labels, series: [{name, values}], interval, timezone} (trends,
     sessions, metric and segment_size answers), number {value, unit}, gauge {value, min, max},
     funnel {steps: [{name, count, conversion}]}, grid {periods, rows: [{label, size, cells}]},

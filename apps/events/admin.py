@@ -98,6 +98,7 @@ def realtime_page(request: HttpRequest) -> HttpResponse:
     except (realtime.RealtimeUnavailable, NotFound) as exc:  # Redis down, or the live view switched off
         figures, error = None, exc.message
     context = {**tenant_admin_site.each_context(request), "title": "Real time", "figures": figures, "error": error,
+               "timezone": connection.tenant.timezone,
                "refresh_seconds": REALTIME_REFRESH_SECONDS}
     return TemplateResponse(request, "events/realtime.html", context)
 

@@ -78,7 +78,7 @@ def test_every_role_sees_the_page_and_only_editors_the_save_controls(client, acm
     assert initial["timezone"] == "America/New_York"  # the tenant's zone is the default
     # No inline script: the page's data is a json_script, its code static files.
     assert '<script src="/static/console/explorer.js"></script>' in body
-    assert '<script src="/static/dashboards/charts.js"></script>' in body
+    assert '<script src="/static/core/charts.js"></script>' in body
 
 
 def test_staff_without_a_role_are_refused_the_page_and_its_views(client, acme):

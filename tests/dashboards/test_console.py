@@ -11,7 +11,7 @@ import pytest
 from django_tenants.utils import schema_context
 
 from apps.dashboards import services
-from apps.dashboards.charting import ECHARTS_STATIC
+from apps.core.charting import ECHARTS_STATIC
 from apps.dashboards.models import Dashboard, Widget
 from apps.governance.models import AuditEntry
 from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER, console_user_create
@@ -55,7 +55,7 @@ def test_the_dashboard_page_draws_the_board_above_the_form(client, shop, board):
     page = client.get(f"/admin/dashboards/dashboard/{board.pk}/change/", **HOST)
     html = page.content.decode()
     assert page.status_code == 200
-    assert f"/static/{ECHARTS_STATIC}" in html and "/static/dashboards/charts.js" in html
+    assert f"/static/{ECHARTS_STATIC}" in html and "/static/core/charts.js" in html
     assert "/static/dashboards/board.js" in html and 'id="board-grid"' in html
     config = json.loads(html.split('id="board-config" type="application/json">')[1].split("</script>")[0])
     assert config == {"id": board.pk, "base": base(board), "timezone": "America/New_York", "can_change": True,

@@ -170,7 +170,7 @@ def test_share_links_serve_a_read_only_page_until_revoked(client, shop):
     page = client.get(f"/d/{token}")
     assert page.status_code == 200
     html = page.content.decode()
-    assert "Sales" in html and html.count('class="widget ') == 7 and "dashboards/charts.js" in html
+    assert "Sales" in html and html.count('class="widget ') == 7 and "core/charts.js" in html
     assert page["Referrer-Policy"] == "no-referrer" and "script-src 'self'" in page["Content-Security-Policy"]
     assert "cdn" not in html.lower() and "http" not in html.split("<body>")[1].split("dashboard-views")[0]
     # The token grants that page only: not the API, not another dashboard.

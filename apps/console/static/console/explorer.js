@@ -1,6 +1,6 @@
 /* The insight explorer (/admin/explore/): a form that builds the JSON spec of POST /api/v1/query,
    runs it through the console's explore/run view and draws the server's answer: the chart with
-   window.AnalyticsCharts.draw (apps/dashboards/static/dashboards/charts.js) and the table from the
+   window.AnalyticsCharts.draw (apps/core/static/core/charts.js) and the table from the
    rows the server formatted. Nothing is computed here but the spec. Tenant data (event names,
    property keys and values) is only ever written with textContent / value. */
 (function () {

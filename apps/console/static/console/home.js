@@ -1,6 +1,6 @@
 // The console's home: the live view (active persons, events per minute) redrawn every few seconds
 // from /admin/realtime/data with the session. The chart is the console's one chart module
-// (window.AnalyticsCharts.draw, apps/dashboards/static/dashboards/charts.js); data goes in as text only.
+// (window.AnalyticsCharts.draw, apps/core/static/core/charts.js); data goes in as text only.
 (function () {
   "use strict";
   var root = document.getElementById("home-live");

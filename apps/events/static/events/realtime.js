@@ -6,6 +6,7 @@
   var source = root.getAttribute("data-source");
   var every = Math.max(1, parseInt(root.getAttribute("data-refresh-seconds"), 10) || 5) * 1000;
   var status = document.getElementById("realtime-status");
+  var zone = root.getAttribute("data-timezone") || "UTC";
 
   function text(id, value) { document.getElementById(id).textContent = String(value); }
 
@@ -23,18 +24,19 @@
     });
   }
 
+  // The events per minute as a bar chart, drawn by the console's one chart module
+  // (window.AnalyticsCharts, apps/core/static/core/charts.js): a reshape of the server's figures.
+  var chart = null;
   function bars(minutes) {
     var box = document.getElementById("rt-minutes");
-    var top = Math.max.apply(null, minutes.map(function (m) { return m.events; }).concat([1]));
+    if (chart) { chart.dispose(); }
     box.textContent = "";
-    minutes.forEach(function (m) {
-      var bar = document.createElement("div");
-      bar.className = "rt-bar";
-      bar.setAttribute("data-events", String(m.events));
-      bar.title = m.minute + ": " + m.events;
-      bar.style.height = (100 * m.events / top) + "%";
-      box.appendChild(bar);
-    });
+    chart = window.AnalyticsCharts.draw(box, {
+      title: "Events per minute", type: "bar", interval: "minute",
+      labels: minutes.map(function (m) { return m.minute; }),
+      series: [{name: "events", values: minutes.map(function (m) { return m.events; })}]
+    }, {timezone: zone, height: 180});
+    box.setAttribute("data-events", minutes.map(function (m) { return m.events; }).join(","));
   }
 
   function draw(figures) {
@@ -60,10 +62,8 @@
       .then(function () { window.setTimeout(refresh, every); });
   }
 
-  // Bars drawn by the server get their heights here too.
-  var first = Array.prototype.map.call(document.querySelectorAll("#rt-minutes .rt-bar"), function (bar) {
-    return {minute: bar.title.split(": ")[0], events: parseInt(bar.getAttribute("data-events"), 10)};
-  });
-  if (first.length) { bars(first); }
+  // The figures the page was served with are drawn at once; then every few seconds.
+  var first = JSON.parse(document.getElementById("rt-figures").textContent);
+  if (first) { bars(first.events_per_minute); }
   window.setTimeout(refresh, every);
 }());

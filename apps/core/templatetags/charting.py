@@ -6,7 +6,7 @@ from django import template
 from django.templatetags.static import static
 from django.utils.html import format_html
 
-from apps.dashboards.charting import CHARTS_STATIC, ECHARTS_STATIC
+from apps.core.charting import CHARTS_STATIC, ECHARTS_STATIC
 
 register = template.Library()
 

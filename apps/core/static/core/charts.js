@@ -1,5 +1,5 @@
 /* The one chart module of the console, the share page and the explorer, on the vendored Apache
-   ECharts (apps/dashboards/charting.py pins it; load it first).
+   ECharts (apps/core/charting.py pins it; load it first).
 
      var handle = window.AnalyticsCharts.draw(target, view, {timezone: "Europe/Berlin"});
      handle.dispose();

@@ -8,9 +8,9 @@ from pathlib import Path
 from django.contrib.staticfiles import finders
 from django_tenants.utils import schema_context
 
-from apps.dashboards.charting import ECHARTS_SHA256, ECHARTS_STATIC, ECHARTS_VERSION
+from apps.core.charting import ECHARTS_SHA256, ECHARTS_STATIC, ECHARTS_VERSION
 
-FOLDER = Path(__file__).resolve().parents[2] / "apps" / "dashboards" / "static" / "vendor" / "echarts"
+FOLDER = Path(__file__).resolve().parents[2] / "apps" / "core" / "static" / "vendor" / "echarts"
 
 
 def test_the_vendored_echarts_is_the_pinned_file_with_its_license():
@@ -29,7 +29,7 @@ def test_pages_load_the_library_from_the_static_files(client, acme):
         _, token = services.share_create(dashboard=services.dashboard_create(name="shared"))
     page = client.get(f"/d/{token}").content.decode()
     assert f'<script src="/static/{ECHARTS_STATIC}"></script>' in page
-    assert page.index(ECHARTS_STATIC) < page.index("dashboards/charts.js") < page.index("dashboards/share.js")
+    assert page.index(ECHARTS_STATIC) < page.index("core/charts.js") < page.index("dashboards/share.js")
     assert "https://" not in page.split("<body>")[0] + page.split("<body>")[1].split("</main>")[1]
     served = client.get(f"/static/{ECHARTS_STATIC}")
     assert served.status_code == 200
