@@ -213,6 +213,11 @@ def dashboard_data(*, dashboard: Dashboard, tenant: Any, refresh: bool = False, 
     return {"dashboard": dashboard.pk, "name": dashboard.name, "widgets": widgets}
 
 
+# Sessions measures that are shares of 0..1: their views say `percent`, and the charts write them
+# as percentages (the values stay the engine's).
+SHARE_MEASURES = ("bounce_rate",)
+
+
 def widget_view(entry: dict[str, Any]) -> dict[str, Any]:
     """What the charts (static/core/charts.js) draw for one widget entry of dashboard_data, in
     a shape per chart: series {labels, series: [{name, values}], interval, timezone} (trends,
@@ -250,8 +255,9 @@ def widget_view(entry: dict[str, Any]) -> dict[str, Any]:
         return {**view, **buckets, "columns": ["bucket", *[s["name"] for s in series]],
                 "rows": [[label, *[s["values"][i] for s in series]] for i, label in enumerate(labels)]}
     value = _number(answer, series)
+    share = {"percent": True} if series and series[0].get("percent") else {}
     if widget_type == "number":
-        return {**view, "value": value, "unit": entry["options"].get("unit", "")}
+        return {**view, **share, "value": value, "unit": entry["options"].get("unit", "")}
     low = entry["options"].get("min", 0)
     high = entry["options"].get("max", value * 1.25 if value is not None and value > low else low + 1)
     return {**view, "value": value, "min": low, "max": high}
@@ -272,7 +278,10 @@ def _series(answer: dict[str, Any]) -> tuple[list[str], list[dict[str, Any]]]:
             name = s["event"] + ("" if s["math"] == "total" else f" ({s['math']})")
             if s.get("breakdown_value") is not None:
                 name += f": {s['breakdown_value']}"
-        named.append({"name": name, "values": s["values"]})
+        entry = {"name": name, "values": s["values"]}
+        if answer["kind"] == "sessions" and s["measure"] in SHARE_MEASURES:
+            entry["percent"] = True  # a share (0..1): the charts write it as a percentage
+        named.append(entry)
     return labels, named
 
 

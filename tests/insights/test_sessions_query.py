@@ -127,6 +127,20 @@ def test_dashboards_draw_sessions(visits):
     assert [(s["name"], s["values"]) for s in views["daily"]["series"]] == [("sessions", [3, 1]),
                                                                             ("bounce_rate", [1 / 3, 1])]
     assert views["table"]["columns"] == ["bucket", "sessions", "bounce_rate"] and len(views["table"]["rows"]) == 2
+    # The bounce rate is a share: its series says so (the charts write it as a percentage); counts do not.
+    assert [s.get("percent", False) for s in views["daily"]["series"]] == [False, True]
+    assert "percent" not in views["count"]
+
+
+def test_a_bounce_rate_number_is_marked_as_a_share(visits):
+    with schema_context(visits.tenant.schema_name):
+        dashboard = dashboards.dashboard_create(name="bounce")
+        dashboards.widget_create(dashboard=dashboard, tenant=visits.tenant, name="bounce", widget_type="number",
+                                 query_config={"kind": "sessions", "interval": "day", **RANGE,
+                                               "measures": ["bounce_rate"]})
+        data = dashboards.dashboard_data(dashboard=dashboard, tenant=visits.tenant)
+    view = dashboards.widget_view(data["widgets"][0])
+    assert view["percent"] is True and view["value"] == data["widgets"][0]["result"]["series"][0]["total"]
 
 
 def test_the_platform_console_shows_the_gap_of_an_existing_tenant(client, acme):

@@ -179,10 +179,12 @@
     }
     option.tooltip.trigger = "axis";
     option.tooltip.axisPointer = {type: bars ? "shadow" : "line"};
+    var shares = series.length > 0 && series.every(function (s) { return s.percent; });
     option.tooltip.formatter = function (params) {
       params = Array.isArray(params) ? params : [params];
       return tooltipBox(params.length ? labels[params[0].dataIndex] : "", params.map(function (p) {
-        return {color: p.color, name: p.seriesName, value: exact(p.value)};
+        var s = series[p.seriesIndex] || {};
+        return {color: p.color, name: p.seriesName, value: s.percent ? percent(p.value) : exact(p.value)};
       }));
     };
     var xAxis = axisStyle(c);
@@ -192,7 +194,8 @@
     xAxis.splitLine = {show: false};
     var yAxis = axisStyle(c);
     yAxis.type = "value";
-    yAxis.axisLabel.formatter = compact;  // ECharts picks round ("nice") intervals
+    // ECharts picks round ("nice") intervals; shares (0..1) are labelled as percentages.
+    yAxis.axisLabel.formatter = shares ? function (v) { return Math.round(v * 1000) / 10 + "%"; } : compact;
     option.xAxis = xAxis;
     option.yAxis = yAxis;
     option.series = series.map(function (s) {
@@ -207,7 +210,8 @@
     option.tooltip = {show: false};
     option.graphic = [{
       type: "text", left: "center", top: "middle",
-      style: {text: compact(view.value) + (view.unit ? " " + view.unit : ""), fill: c.fg, fontSize: 44,
+      style: {text: view.percent ? percent(view.value) : compact(view.value) + (view.unit ? " " + view.unit : ""),
+              fill: c.fg, fontSize: 44,
               fontWeight: 600, fontFamily: FONT}
     }];
     return option;
