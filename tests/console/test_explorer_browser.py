@@ -22,22 +22,14 @@ from django_tenants.utils import schema_context
 
 from apps.console.explorer_services import cell_text, percent_text
 from apps.dashboards.models import Widget
-from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER, console_user_create
+from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER
 from apps.metrics import services as metric_services
-from apps.tenancy.services import tenant_create
-from tests.helpers import headless_chromium, screenshot, wait_until
+from tests.browser import BROWSER_TESTS, PASSWORD, browser, committed_tenant, log_in  # noqa: F401 - the browser fixture
+from tests.helpers import screenshot, wait_until
 from tests.segments.test_segments_api import NOW, ingest
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
-PASSWORD = "a-long-console-pass-42"
 ZONE = "Europe/Berlin"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -46,17 +38,20 @@ def at(**delta: float) -> str:
     return (NOW - timedelta(**delta)).isoformat()
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1400,1000")
+WINDOW = "1400,1000"  # the browser window
 
 
 @pytest.fixture
 def shop(transactional_db):  # noqa: ANN001, ANN201
     """A tenant with two months of visits, purchases and page views, a metric, an editor and a
     viewer; committed (the live server reads it from another connection), its schema dropped after."""
-    created = tenant_create(slug="browser-ex", name="Explorer Co", timezone=ZONE)
-    tenant = created.tenant
+    with committed_tenant("browser-ex", "Explorer Co", users={"the-editor": ROLE_EDITOR, "the-viewer": ROLE_VIEWER},
+                          timezone=ZONE) as created:
+        _shop(created.tenant)
+        yield created
+
+
+def _shop(tenant):  # noqa: ANN001, ANN202
     events = []
     for n, user in enumerate(["ann", "bob", "cid", "dee", "eve", "fay"]):
         for days in range(n % 3, 60, 4 + n):  # every few days, further back for some
@@ -69,17 +64,12 @@ def shop(transactional_db):  # noqa: ANN001, ANN201
     events.append({"type": "track", "userId": "zed", "event": HOSTILE, "timestamp": at(hours=3)})
     ingest(tenant, events)
     with schema_context(tenant.schema_name):
-        console_user_create(username="the-editor", password=PASSWORD, role=ROLE_EDITOR)
-        console_user_create(username="the-viewer", password=PASSWORD, role=ROLE_VIEWER)
         metric_services.metric_create(name="latency", metric_type="gauge", dimensions=["region"])
-        for minutes, value, region in ((5, 120.0, "eu"), (70, 80.5, "us"), (130, 99.0, "eu"), (20, 60.0, "us")):
+        # Each region's two values are over an hour apart: always in two hourly buckets, whatever the time.
+        for minutes, value, region in ((5, 120.0, "eu"), (140, 80.5, "us"), (130, 99.0, "eu"), (20, 60.0, "us")):
             metric_services.metric_value_record(name="latency", data={
                 "value": value, "timestamp": at(minutes=minutes), "dimensions": {"region": region}})
     connection.set_schema_to_public()
-    yield created
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
 
 
 # --- driving the page ------------------------------------------------------------------------------

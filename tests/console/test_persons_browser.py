@@ -7,42 +7,24 @@ Skipped, with the reason, where Debian's chromium and chromium-driver are not in
 from __future__ import annotations
 
 import pytest
-from django.db import connection
-from django_tenants.utils import schema_context
 
-from apps.governance.roles import ROLE_VIEWER, console_user_create
-from apps.tenancy.services import tenant_create
+from apps.governance.roles import ROLE_VIEWER
+from tests.browser import BROWSER_TESTS, PASSWORD, browser, committed_tenant, log_in  # noqa: F401 - the browser fixture
 from tests.events.test_realtime_browser import send
-from tests.helpers import headless_chromium, screenshot, wait_until
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM, log_in
+from tests.helpers import screenshot, wait_until
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
-PASSWORD = "a-long-console-pass-42"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,1000")
 
 
 @pytest.fixture
 def live_tenant(transactional_db):  # noqa: ANN001, ANN201
-    created = tenant_create(slug="browser-persons", name="Persons Co", timezone="Europe/Berlin")
-    with schema_context(created.tenant.schema_name):
-        console_user_create(username="viewer", password=PASSWORD, role=ROLE_VIEWER)
-    connection.set_schema_to_public()
-    yield created
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{created.tenant.schema_name}" CASCADE')
+    """Committed (the live server reads from another connection); the schema dropped after."""
+    with committed_tenant("browser-persons", "Persons Co", users={"viewer": ROLE_VIEWER}, timezone="Europe/Berlin") as created:
+        yield created
 
 
 def loaded(browser, part: str) -> bool:  # noqa: ANN001

@@ -18,36 +18,29 @@ from django.db import connection
 from django_tenants.utils import schema_context
 
 from apps.dashboards import services
-from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER, console_user_create
+from apps.governance.roles import ROLE_EDITOR, ROLE_VIEWER
 from apps.metrics import services as metric_services
-from apps.tenancy.services import tenant_create
+from tests.browser import BROWSER_TESTS, PASSWORD, browser, committed_tenant, log_in  # noqa: F401 - the browser fixture
 from tests.dashboards.test_dashboards_api import NOW, RANGE, timedelta, widgets_of_every_type
-from tests.helpers import headless_chromium, screenshot, wait_until
+from tests.helpers import screenshot, wait_until
 from tests.segments.test_segments_api import ingest
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM, log_in
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
-PASSWORD = "a-long-console-pass-42"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,1000")
 
 
 @pytest.fixture
 def board(transactional_db):  # noqa: ANN001, ANN201
     """Committed (the live server reads from another connection); the schema dropped after."""
-    created = tenant_create(slug="browser-board", name="Board Co", timezone="Europe/Berlin")
-    tenant = created.tenant
+    with committed_tenant("browser-board", "Board Co", users={"editor": ROLE_EDITOR, "viewer": ROLE_VIEWER},
+                          timezone="Europe/Berlin") as created:
+        yield created, _board(created.tenant)
+
+
+def _board(tenant):  # noqa: ANN001, ANN202
     ingest(tenant, [
         *[{"type": "track", "userId": f"u{n}", "event": "View",
            "timestamp": (NOW - timedelta(days=n % 5, hours=n)).isoformat()} for n in range(40)],
@@ -67,13 +60,8 @@ def board(transactional_db):  # noqa: ANN001, ANN201
         services.widget_create(dashboard=dashboard, tenant=tenant, name="hostile", title=HOSTILE, widget_type="line",
                                query_config={"kind": "trends", "interval": "day", **RANGE,
                                              "series": [{"event": HOSTILE}, {"event": "Buy"}]})
-        console_user_create(username="editor", password=PASSWORD, role=ROLE_EDITOR)
-        console_user_create(username="viewer", password=PASSWORD, role=ROLE_VIEWER)
     connection.set_schema_to_public()
-    yield created, dashboard
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    return dashboard
 
 
 CARDS = """

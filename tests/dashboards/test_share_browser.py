@@ -17,30 +17,26 @@ from django_tenants.utils import schema_context
 
 from apps.dashboards import services
 from apps.metrics import services as metric_services
-from apps.tenancy.services import tenant_create
+from tests.browser import BROWSER_TESTS, browser, committed_tenant  # noqa: F401 - the browser fixture
 from tests.dashboards.test_dashboards_api import NOW, timedelta, widgets_of_every_type
-from tests.helpers import headless_chromium, screenshot, wait_until
+from tests.helpers import screenshot, wait_until
 from tests.segments.test_segments_api import ingest
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,1600")
+WINDOW = "1280,1600"  # the browser window
 
 
 @pytest.fixture
 def shared_dashboard(transactional_db):  # noqa: ANN001, ANN201
     """Committed data (the live server reads it from another connection); the schema dropped after."""
-    tenant = tenant_create(slug="browser-dash", name="Dash Co").tenant
+    with committed_tenant("browser-dash", "Dash Co") as created:
+        yield _shared(created.tenant)
+
+
+def _shared(tenant):  # noqa: ANN001, ANN202
+    """The dashboard with a widget of every type and a share link; returns the link's token."""
     ingest(tenant, [
         *[{"type": "track", "userId": f"u{n}", "event": "View",
            "timestamp": (NOW - timedelta(days=n % 5, hours=n)).isoformat()} for n in range(40)],
@@ -58,10 +54,7 @@ def shared_dashboard(transactional_db):  # noqa: ANN001, ANN201
             services.widget_create(dashboard=dashboard, tenant=tenant, **widget)
         _, token = services.share_create(dashboard=dashboard)
     connection.set_schema_to_public()
-    yield token
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
+    return token
 
 
 DRAWN = """

@@ -11,45 +11,26 @@ import pytest
 from django.db import connection
 from django_tenants.utils import schema_context
 
-from apps.core.redis import get_redis
 from apps.events.models import EventDefinition
 from apps.events.tasks import definitions_flush_all
-from apps.governance.roles import ROLE_EDITOR, console_user_create
-from apps.tenancy.services import tenant_create
+from apps.governance.roles import ROLE_EDITOR
+from tests.browser import BROWSER_TESTS, PASSWORD, browser, committed_tenant, log_in  # noqa: F401 - the browser fixture
 from tests.events.test_realtime_browser import send
-from tests.helpers import headless_chromium, screenshot, wait_until
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM, log_in
+from tests.helpers import screenshot, wait_until
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
-PASSWORD = "a-long-console-pass-42"
 HOSTILE = "<img src=x onerror=alert(1)>"
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,900")
+WINDOW = "1280,900"  # the browser window
 
 
 @pytest.fixture
 def live_tenant(transactional_db):  # noqa: ANN001, ANN201
     """Committed (the live server reads from another connection); the schema dropped after."""
-    for key in get_redis().scan_iter("defs:*"):
-        get_redis().delete(key)
-    created = tenant_create(slug="browser-defs", name="Defined Co")
-    with schema_context(created.tenant.schema_name):
-        console_user_create(username="writer", password=PASSWORD, role=ROLE_EDITOR)
-    connection.set_schema_to_public()
-    yield created
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{created.tenant.schema_name}" CASCADE')
+    with committed_tenant("browser-defs", "Defined Co", users={"writer": ROLE_EDITOR}, forget=("defs:*",)) as created:
+        yield created
 
 
 def cells(browser, selector: str, *columns: str) -> list[list[str]]:  # noqa: ANN001

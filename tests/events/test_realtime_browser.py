@@ -10,45 +10,23 @@ import json
 import urllib.request
 
 import pytest
-from django.db import connection
-from django_tenants.utils import schema_context
 
-from apps.core.redis import get_redis
 from apps.events import admin as events_admin
-from apps.governance.roles import ROLE_VIEWER, console_user_create
-from apps.tenancy.services import tenant_create
-from tests.helpers import screenshot, headless_chromium, wait_until
-from tests.tenancy.test_admin_browser import CHROMEDRIVER, CHROMIUM, log_in
+from apps.governance.roles import ROLE_VIEWER
+from tests.browser import BROWSER_TESTS, PASSWORD, browser, committed_tenant, log_in  # noqa: F401 - the browser fixture
+from tests.helpers import screenshot, wait_until
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
-
-PASSWORD = "a-long-console-pass-42"
+pytestmark = BROWSER_TESTS
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,1000")
+
 
 
 @pytest.fixture
 def live_tenant(transactional_db):  # noqa: ANN001, ANN201
     """Committed (the live server reads from another connection); the schema dropped after."""
-    for key in get_redis().scan_iter("rt:*"):
-        get_redis().delete(key)
-    created = tenant_create(slug="browser-rt", name="Live Co")
-    with schema_context(created.tenant.schema_name):
-        console_user_create(username="watcher", password=PASSWORD, role=ROLE_VIEWER)
-    connection.set_schema_to_public()
-    yield created
-    connection.set_schema_to_public()
-    with connection.cursor() as cursor:
-        cursor.execute(f'DROP SCHEMA IF EXISTS "{created.tenant.schema_name}" CASCADE')
+    with committed_tenant("browser-rt", "Live Co", users={"watcher": ROLE_VIEWER}, forget=("rt:*",)) as created:
+        yield created
 
 
 def send(base: str, write_key: str, batch: list[dict]) -> None:

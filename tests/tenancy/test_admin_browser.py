@@ -7,31 +7,18 @@ Skipped, with the reason, where Debian's chromium and chromium-driver are not in
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
 from django_tenants.utils import schema_context
 
 from apps.tenancy.services import tenant_create
-from tests.helpers import headless_chromium
+from tests.browser import BROWSER_TESTS, browser, log_in  # noqa: F401 - the browser fixture
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-CHROMEDRIVER = shutil.which("chromedriver")
-
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(
-        not (CHROMIUM and CHROMEDRIVER),
-        reason="no headless browser: install Debian's chromium and chromium-driver (.ci/run does)",
-    ),
-]
+pytestmark = BROWSER_TESTS
 
 
-@pytest.fixture
-def browser():  # noqa: ANN201
-    yield from headless_chromium(window="1280,900")
+WINDOW = "1280,900"  # the browser window
 
 
 @pytest.fixture
@@ -51,21 +38,6 @@ def two_tenants(transactional_db):  # noqa: ANN001, ANN201
     with connection.cursor() as cursor:
         for tenant in (acme, globex):
             cursor.execute(f'DROP SCHEMA IF EXISTS "{tenant.schema_name}" CASCADE')
-
-
-def log_in(browser, url: str, username: str, password: str) -> None:  # noqa: ANN001
-    from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import WebDriverWait
-
-    browser.get(url)
-    browser.find_element(By.NAME, "username").send_keys(username)
-    browser.find_element(By.NAME, "password").send_keys(password)
-    # The click returns before the next page loads: mark this document, then wait for a new one.
-    browser.execute_script("window.__loginPage = true")
-    browser.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-    WebDriverWait(browser, 15).until(
-        lambda b: b.execute_script("return window.__loginPage !== true && document.readyState === 'complete'")
-    )
 
 
 def test_public_and_tenant_consoles_show_their_own_objects(browser, live_server, two_tenants):
