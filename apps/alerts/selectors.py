@@ -5,8 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.alerts.models import AlertFiring, AlertRule
-from apps.core.exceptions import NotFound
-from apps.core.names import object_id
+from apps.core.names import object_get
 
 
 def rule_list() -> QuerySet[AlertRule]:
@@ -14,10 +13,7 @@ def rule_list() -> QuerySet[AlertRule]:
 
 
 def rule_get(*, rule_id: Any) -> AlertRule:
-    rule = rule_list().filter(pk=object_id(rule_id)).first()
-    if rule is None:
-        raise NotFound(f"No alert {rule_id!r}.")
-    return rule
+    return object_get(rule_list(), rule_id, "alert")
 
 
 def firing_list(*, rule: AlertRule) -> QuerySet[AlertFiring]:

@@ -9,8 +9,8 @@ from typing import Any
 from django.db import transaction
 from django.utils.text import slugify
 
-from apps.core.exceptions import NotFound, ValidationFailed
-from apps.core.names import object_id
+from apps.core.exceptions import ValidationFailed
+from apps.core.names import object_get
 from apps.dashboards import services as dashboard_services
 from apps.dashboards.models import Dashboard, Widget
 from apps.events.types import FIXED_EVENT_NAMES, STORED_TYPES
@@ -152,17 +152,11 @@ def explorer_event_types() -> list[dict[str, Any]]:
 
 
 def explorer_widget_get(*, widget_id: Any) -> Widget:
-    widget = Widget.objects.select_related("dashboard").filter(pk=object_id(widget_id)).first()
-    if widget is None:
-        raise NotFound(f"No widget {widget_id!r}.")
-    return widget
+    return object_get(Widget.objects.select_related("dashboard"), widget_id, "widget")
 
 
 def explorer_dashboard_get(*, dashboard_id: Any) -> Dashboard:
-    dashboard = Dashboard.objects.filter(pk=object_id(dashboard_id)).first()
-    if dashboard is None:
-        raise NotFound(f"No dashboard {dashboard_id!r}.")
-    return dashboard
+    return object_get(Dashboard.objects.all(), dashboard_id, "dashboard")
 
 
 def explorer_widget_save(*, tenant: Any, spec: Any, widget_type: Any, title: Any = "", name: Any = "",

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from apps.core.exceptions import ValidationFailed
+from apps.core.exceptions import NotFound, ValidationFailed
 
 NAME = re.compile(r"^[a-z0-9][a-z0-9_.\-]{0,99}$")
 
@@ -24,3 +24,12 @@ def object_id(value: Any) -> int:
         return int(value)
     except (TypeError, ValueError):
         return -1
+
+
+def object_get(queryset: Any, value: Any, what: str) -> Any:
+    """The row of `queryset` whose id is `value` (from a path or a body), else NotFound saying
+    "No <what> <value>." (a value that is no number finds nothing)."""
+    found = queryset.filter(pk=object_id(value)).first()
+    if found is None:
+        raise NotFound(f"No {what} {value!r}.")
+    return found

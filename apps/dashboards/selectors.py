@@ -5,7 +5,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from apps.core.exceptions import NotFound
-from apps.core.names import object_id
+from apps.core.names import object_get, object_id
 from apps.dashboards.models import Dashboard, Widget
 
 
@@ -15,10 +15,7 @@ def dashboard_list(*, category: str | None = None) -> QuerySet[Dashboard]:
 
 
 def dashboard_get(*, dashboard_id: Any) -> Dashboard:
-    dashboard = Dashboard.objects.prefetch_related("widgets").filter(pk=object_id(dashboard_id)).first()
-    if dashboard is None:
-        raise NotFound(f"No dashboard {dashboard_id!r}.")
-    return dashboard
+    return object_get(Dashboard.objects.prefetch_related("widgets"), dashboard_id, "dashboard")
 
 
 def widget_get(*, dashboard_id: Any, widget_id: Any) -> Widget:

@@ -50,11 +50,12 @@ from django_tenants.utils import schema_context
 from prometheus_client import Counter as PromCounter
 from redis.exceptions import RedisError
 
-from apps.core.exceptions import NotFound, Unavailable, ValidationFailed
+from apps.core.exceptions import Unavailable, ValidationFailed
+from apps.core.names import object_get
 from apps.core.redis import get_redis
 from apps.events import realtime
 from apps.events.ingestion import EventRow
-from apps.events.models import DefinitionsFlush, EventDefinition, EventPropertyKey, PropertyDefinition
+from apps.events.models import EventDefinition, EventPropertyKey, PropertyDefinition
 
 logger = logging.getLogger(__name__)
 
@@ -491,21 +492,11 @@ def property_definition_list(*, kind: str | None = None, event: str | None = Non
 
 
 def event_definition_get(*, definition_id: Any) -> EventDefinition:
-    from apps.core.names import object_id
-
-    found = EventDefinition.objects.filter(pk=object_id(definition_id)).first()
-    if found is None:
-        raise NotFound(f"No event definition {definition_id!r}.")
-    return found
+    return object_get(EventDefinition.objects.all(), definition_id, "event definition")
 
 
 def property_definition_get(*, definition_id: Any) -> PropertyDefinition:
-    from apps.core.names import object_id
-
-    found = PropertyDefinition.objects.filter(pk=object_id(definition_id)).first()
-    if found is None:
-        raise NotFound(f"No property definition {definition_id!r}.")
-    return found
+    return object_get(PropertyDefinition.objects.all(), definition_id, "property definition")
 
 
 def definition_describe(*, definition: EventDefinition | PropertyDefinition, description: str) -> Any:

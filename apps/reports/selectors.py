@@ -4,10 +4,8 @@ from typing import Any
 
 from django.db.models import BooleanField, ExpressionWrapper, Q, QuerySet
 
-from apps.core.exceptions import NotFound
-from apps.core.names import object_id
+from apps.core.names import object_get
 from apps.reports.models import Report, ReportRun
-
 
 RENDITIONS = ("html", "text", "csv", "xlsx", "png", "svg", "pdf")  # a run's heavy columns, loaded when asked
 
@@ -17,10 +15,7 @@ def report_list() -> QuerySet[Report]:
 
 
 def report_get(*, report_id: Any) -> Report:
-    report = report_list().filter(pk=object_id(report_id)).first()
-    if report is None:
-        raise NotFound(f"No report {report_id!r}.")
-    return report
+    return object_get(report_list(), report_id, "report")
 
 
 def _runs() -> QuerySet[ReportRun]:
@@ -39,7 +34,4 @@ def run_list(*, report: Report) -> QuerySet[ReportRun]:
 
 
 def run_get(*, run_id: Any) -> ReportRun:
-    run = _runs().filter(pk=object_id(run_id)).first()
-    if run is None:
-        raise NotFound(f"No report run {run_id!r}.")
-    return run
+    return object_get(_runs(), run_id, "report run")

@@ -12,14 +12,6 @@
   var chart = document.getElementById("home-live-chart");
   var draws = 0;
 
-  // "14:05:09" in the tenant's zone (the raw instant if the browser cannot format it).
-  function updated(at) {
-    try {
-      return new Intl.DateTimeFormat(undefined, {timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit",
-                                                 hour12: false}).format(new Date(at)) + " (" + zone + ")";
-    } catch (e) { return at; }
-  }
-
   function text(id, value) { document.getElementById(id).textContent = String(value); }
 
   // The server's realtime figures as a chart view: a reshape, nothing computed.
@@ -49,7 +41,7 @@
     text("home-live-30", figures.active_persons.last_30_minutes);
     text("home-live-events", figures.events);
     drawChart(viewOf(figures));
-    status.textContent = "Updated " + updated(figures.at);
+    status.textContent = "Updated " + window.AnalyticsCharts.clock(figures.at, zone);
   }
 
   function unavailable(message) {

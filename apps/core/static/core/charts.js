@@ -400,5 +400,14 @@
     if (query.addEventListener) query.addEventListener("change", redrawAll);
   }
 
-  root.AnalyticsCharts = {draw: draw, bucketLabel: bucketLabel, format: exact, isDark: isDark};
+  /* "14:05:09 (Europe/Berlin)": an instant's time of day in `zone` (the pages' "Updated" lines); the raw
+     string if the browser cannot format it. */
+  function clock(at, zone) {
+    try {
+      return new Intl.DateTimeFormat(undefined, {timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit",
+                                                 hour12: false}).format(new Date(at)) + " (" + zone + ")";
+    } catch (e) { return at; }
+  }
+
+  root.AnalyticsCharts = {draw: draw, bucketLabel: bucketLabel, format: exact, isDark: isDark, clock: clock};
 })(window);

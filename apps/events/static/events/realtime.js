@@ -8,14 +8,6 @@
   var status = document.getElementById("realtime-status");
   var zone = root.getAttribute("data-timezone") || "UTC";
 
-  // "14:05:09 (Europe/Berlin)": the time in the tenant's zone (the raw instant if it cannot be formatted).
-  function updated(at) {
-    try {
-      return new Intl.DateTimeFormat(undefined, {timeZone: zone, hour: "2-digit", minute: "2-digit", second: "2-digit",
-                                                 hour12: false}).format(new Date(at)) + " (" + zone + ")";
-    } catch (e) { return at; }
-  }
-
   function text(id, value) { document.getElementById(id).textContent = String(value); }
 
   function rows(id, items, name) {
@@ -54,7 +46,7 @@
     bars(figures.events_per_minute);
     rows("rt-top-events", figures.top_events, "event");
     rows("rt-top-pages", figures.top_pages, "page");
-    status.textContent = "Updated " + updated(figures.at);
+    status.textContent = "Updated " + window.AnalyticsCharts.clock(figures.at, zone);
   }
 
   function refresh() {
